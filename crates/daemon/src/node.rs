@@ -1,0 +1,113 @@
+//! The node task: owns the [`engine::Engine`], feeds it what the transports receive, sends what
+//! it asks, sleeps until its next timer, and runs the shutdown sequence on SIGTERM/SIGINT.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use engine::{Engine, Inbound, Transport};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use crate::transport::{self, TcpLimits, Transports};
+
+/// Messages waiting for the engine. UDP drops (and counts) beyond it; TCP readers wait.
+const INBOUND_QUEUE: usize = 8192;
+/// How many queued messages the engine takes per wake-up before it checks its timers.
+const BATCH: usize = 256;
+/// The longest the node waits, on SIGTERM, for transactions in progress to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+
+pub async fn run(cfg: config::Config) -> io::Result<()> {
+    let (inbound_tx, mut inbound_rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let limits = TcpLimits {
+        max_connections: cfg.sip.tcp_max_connections,
+        idle_timeout: cfg.sip.tcp_idle_timeout,
+        max_message_size: cfg.sip.max_message_size,
+    };
+    let transports = transport::start(&cfg.sip.listen, limits, inbound_tx, shutdown_rx).await?;
+    let mut engine = Engine::from_config(&cfg, rand::random(), rand::random())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("registrar: {e}")))?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    info!(users = cfg.users.len(), numbers = cfg.numbers.len(), "switchboard started");
+
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut stop_at: Option<tokio::time::Instant> = None;
+    loop {
+        let wake = engine
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .into_iter()
+            .chain(stop_at)
+            .min();
+        tokio::select! {
+            n = inbound_rx.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                let now = Instant::now();
+                for inbound in batch.drain(..) {
+                    engine.handle_inbound(inbound, now);
+                }
+                flush(&mut engine, &transports);
+            }
+            _ = sleep_until(wake) => {
+                engine.handle_timeout(Instant::now());
+                flush(&mut engine, &transports);
+            }
+            _ = sigterm.recv(), if stop_at.is_none() => {
+                info!("SIGTERM: no new requests, finishing transactions in progress");
+                engine.begin_shutdown();
+                stop_at = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+            }
+            _ = sigint.recv(), if stop_at.is_none() => {
+                info!("SIGINT: no new requests, finishing transactions in progress");
+                engine.begin_shutdown();
+                stop_at = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+            }
+        }
+        if let Some(deadline) = stop_at {
+            if engine.is_idle() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                warn!("shutdown grace elapsed with transactions still in progress");
+                break;
+            }
+        }
+    }
+    let _ = shutdown_tx.send(true);
+    let stats = engine.stats();
+    info!(
+        received = stats.received,
+        responses = stats.responses_sent,
+        bad_requests = stats.bad_requests,
+        dropped = stats.dropped_unparseable,
+        "switchboard stopped"
+    );
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn flush(engine: &mut Engine, transports: &Transports) {
+    while let Some(t) = engine.poll_transmit() {
+        match (t.transport, t.conn) {
+            (Transport::Tcp, Some(conn)) => {
+                transports.send_tcp(conn, t.data);
+            }
+            (Transport::Tcp, None) => {
+                // Opening connections for requests we originate arrives with call routing.
+                warn!(dest = %t.dest, "TCP message without a connection, dropped");
+            }
+            (Transport::Udp, _) => transports.send_udp(t.local, t.dest, &t.data),
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! SIP transports: UDP sockets and TCP listeners on IPv4 and IPv6.
+//!
+//! Every received message goes to the node's single inbound queue. UDP datagrams are dropped
+//! and counted when that queue is full (the peer retransmits); TCP readers wait instead, which
+//! pushes back on the sender through TCP flow control. TCP is guarded against exhaustion: a
+//! semaphore caps the connections, each message is capped in size, and an idle connection is
+//! closed after `tcp_idle_timeout`.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use dashmap::DashMap;
+use engine::{ConnId, Inbound, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tracing::{debug, info, warn};
+
+/// Bytes queued for one TCP connection before further sends to it are dropped.
+const TCP_WRITE_QUEUE: usize = 256;
+/// The largest UDP datagram we read; SIP over UDP must stay well below it.
+const UDP_MAX_DATAGRAM: usize = 65_535;
+
+/// Counters that the transports bump and the node logs and exposes.
+#[derive(Default, Debug)]
+pub struct TransportStats {
+    pub udp_dropped_queue_full: AtomicU64,
+    pub udp_send_errors: AtomicU64,
+    pub tcp_rejected_limit: AtomicU64,
+    pub tcp_framing_errors: AtomicU64,
+    pub tcp_idle_closed: AtomicU64,
+    pub tcp_send_dropped: AtomicU64,
+}
+
+/// The sending side of all transports, shared by the node.
+pub struct Transports {
+    udp: HashMap<SocketAddr, Arc<UdpSocket>>,
+    tcp: Arc<DashMap<ConnId, mpsc::Sender<Bytes>>>,
+    pub stats: Arc<TransportStats>,
+}
+
+impl Transports {
+    /// Sends over UDP from the socket bound to `local`, without waiting: a full socket buffer
+    /// drops the datagram (SIP over UDP retransmits).
+    pub fn send_udp(&self, local: SocketAddr, dest: SocketAddr, data: &[u8]) {
+        let Some(socket) = self.udp.get(&local).or_else(|| self.udp_for_family(dest)) else {
+            self.stats.udp_send_errors.fetch_add(1, Ordering::Relaxed);
+            debug!(%local, %dest, "no UDP socket to send from");
+            return;
+        };
+        if let Err(e) = socket.try_send_to(data, dest) {
+            self.stats.udp_send_errors.fetch_add(1, Ordering::Relaxed);
+            debug!(%dest, error = %e, "UDP send failed");
+        }
+    }
+
+    fn udp_for_family(&self, dest: SocketAddr) -> Option<&Arc<UdpSocket>> {
+        self.udp
+            .iter()
+            .find(|(addr, _)| addr.is_ipv4() == dest.is_ipv4())
+            .map(|(_, s)| s)
+    }
+
+    /// Queues bytes on an open TCP connection. Returns false when the connection is gone or
+    /// its queue is full.
+    pub fn send_tcp(&self, conn: ConnId, data: Bytes) -> bool {
+        let sent = match self.tcp.get(&conn) {
+            Some(tx) => tx.try_send(data).is_ok(),
+            None => false,
+        };
+        if !sent {
+            self.stats.tcp_send_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
+    }
+}
+
+/// Limits that protect the TCP side.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpLimits {
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub max_message_size: usize,
+}
+
+/// Binds every listen address, then starts the receive tasks. Binding happens before any task
+/// starts so that a bad address fails the start-up with a clear error.
+pub async fn start(
+    listen: &[config::Listen],
+    limits: TcpLimits,
+    inbound: mpsc::Sender<Inbound>,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<Transports> {
+    let stats = Arc::new(TransportStats::default());
+    let tcp_conns: Arc<DashMap<ConnId, mpsc::Sender<Bytes>>> = Arc::new(DashMap::new());
+    let mut udp = HashMap::new();
+    let mut tcp_listeners = Vec::new();
+    for l in listen {
+        match l.transport {
+            config::Transport::Udp => {
+                let socket = UdpSocket::bind(l.addr).await.map_err(|e| bind_error(l, e))?;
+                let local = socket.local_addr()?;
+                info!(%local, "listening on UDP");
+                udp.insert(local, Arc::new(socket));
+            }
+            config::Transport::Tcp => {
+                let listener = TcpListener::bind(l.addr).await.map_err(|e| bind_error(l, e))?;
+                info!(local = %listener.local_addr()?, "listening on TCP");
+                tcp_listeners.push(listener);
+            }
+        }
+    }
+    for (local, socket) in &udp {
+        tokio::spawn(udp_receive(
+            socket.clone(),
+            *local,
+            inbound.clone(),
+            stats.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let next_conn = Arc::new(AtomicU64::new(1));
+    for listener in tcp_listeners {
+        tokio::spawn(tcp_accept(
+            listener,
+            limits,
+            permits.clone(),
+            next_conn.clone(),
+            tcp_conns.clone(),
+            inbound.clone(),
+            stats.clone(),
+            shutdown.clone(),
+        ));
+    }
+    Ok(Transports { udp, tcp: tcp_conns, stats })
+}
+
+fn bind_error(l: &config::Listen, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot listen on {:?} {}: {e}", l.transport, l.addr))
+}
+
+async fn udp_receive(
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    inbound: mpsc::Sender<Inbound>,
+    stats: Arc<TransportStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut buf = BytesMut::with_capacity(UDP_MAX_DATAGRAM * 4);
+    loop {
+        if buf.capacity() < UDP_MAX_DATAGRAM {
+            buf.reserve(UDP_MAX_DATAGRAM * 4);
+        }
+        let received = tokio::select! {
+            r = socket.recv_buf_from(&mut buf) => r,
+            _ = shutdown.changed() => return,
+        };
+        let (len, peer) = match received {
+            Ok(r) => r,
+            Err(e) => {
+                // ICMP port unreachable from an earlier send shows up here on some systems;
+                // it concerns that peer only.
+                debug!(%local, error = %e, "UDP receive error");
+                buf.clear();
+                continue;
+            }
+        };
+        let data = buf.split_to(len).freeze();
+        let msg = Inbound { transport: Transport::Udp, local, peer, conn: None, data };
+        if inbound.try_send(msg).is_err() {
+            stats.udp_dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn tcp_accept(
+    listener: TcpListener,
+    limits: TcpLimits,
+    permits: Arc<Semaphore>,
+    next_conn: Arc<AtomicU64>,
+    conns: Arc<DashMap<ConnId, mpsc::Sender<Bytes>>>,
+    inbound: mpsc::Sender<Inbound>,
+    stats: Arc<TransportStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Ok(local) = listener.local_addr() else { return };
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(%local, error = %e, "TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            stats.tcp_rejected_limit.fetch_add(1, Ordering::Relaxed);
+            debug!(%peer, "TCP connection limit reached, closing");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = ConnId(next_conn.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = mpsc::channel(TCP_WRITE_QUEUE);
+        conns.insert(conn, tx.clone());
+        let conns = conns.clone();
+        let inbound = inbound.clone();
+        let stats = stats.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let io = TcpIo { outgoing: rx, pong: tx };
+            serve_tcp(stream, conn, local, peer, limits, io, inbound, &stats, shutdown).await;
+            conns.remove(&conn);
+            drop(permit);
+        });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve_tcp(
+    stream: TcpStream,
+    conn: ConnId,
+    local: SocketAddr,
+    peer: SocketAddr,
+    limits: TcpLimits,
+    io: TcpIo,
+    inbound: mpsc::Sender<Inbound>,
+    stats: &TransportStats,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    debug!(%peer, conn = conn.0, "TCP connection open");
+    let (mut reader, writer) = stream.into_split();
+    let TcpIo { outgoing, pong } = io;
+    let writer_task = tokio::spawn(write_tcp(writer, outgoing));
+    let mut buf = BytesMut::with_capacity(8192);
+    'read: loop {
+        let read = tokio::select! {
+            r = tokio::time::timeout(limits.idle_timeout, reader.read_buf(&mut buf)) => r,
+            _ = shutdown.changed() => break,
+        };
+        match read {
+            Err(_) => {
+                stats.tcp_idle_closed.fetch_add(1, Ordering::Relaxed);
+                debug!(%peer, "TCP connection idle, closing");
+                break;
+            }
+            Ok(Ok(0)) => break,
+            Ok(Err(e)) => {
+                debug!(%peer, error = %e, "TCP read error");
+                break;
+            }
+            Ok(Ok(_)) => {}
+        }
+        loop {
+            match sip_msg::frame_stream(&buf, limits.max_message_size) {
+                sip_msg::Framed::Incomplete => break,
+                sip_msg::Framed::KeepAlive(len) => {
+                    // RFC 5626 §3.5.1: answer a double-CRLF ping with a single CRLF pong.
+                    let ping = buf.split_to(len);
+                    if ping.len() >= 4 {
+                        let _ = pong.try_send(Bytes::from_static(b"\r\n"));
+                    }
+                }
+                sip_msg::Framed::Message(len) => {
+                    let data = buf.split_to(len).freeze();
+                    let msg = Inbound { transport: Transport::Tcp, local, peer, conn: Some(conn), data };
+                    if inbound.send(msg).await.is_err() {
+                        break 'read;
+                    }
+                }
+                sip_msg::Framed::Error(e) => {
+                    stats.tcp_framing_errors.fetch_add(1, Ordering::Relaxed);
+                    debug!(%peer, error = %e, "TCP framing error, closing");
+                    break 'read;
+                }
+            }
+        }
+    }
+    writer_task.abort();
+    debug!(%peer, conn = conn.0, "TCP connection closed");
+}
+
+/// The two ends of a connection's write queue that its reader needs.
+struct TcpIo {
+    outgoing: mpsc::Receiver<Bytes>,
+    pong: mpsc::Sender<Bytes>,
+}
+
+async fn write_tcp(mut writer: OwnedWriteHalf, mut outgoing: mpsc::Receiver<Bytes>) {
+    while let Some(data) = outgoing.recv().await {
+        if writer.write_all(&data).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The sans-IO SIP node: what Switchboard does with each message, with no sockets and no clock.
+//!
+//! Datagrams (or framed TCP messages) go in with their source and `now`; messages to transmit
+//! and the next wake-up come out. The daemon is a thin shell: it reads sockets, calls
+//! [`Engine::handle_inbound`], writes whatever [`Engine::poll_transmit`] returns, and sleeps until
+//! [`Engine::poll_timeout`]. Because nothing here reads the clock or touches a socket, the whole
+//! node can be driven from tests on a virtual clock.
+//!
+//! What it does today (RFC 3261 as a UAS and registrar):
+//! - parses each message once ([`sip_msg`]); a malformed request whose Via is readable gets a
+//!   `400` naming the problem, anything else unparseable is dropped and counted;
+//! - stamps `received`/`rport` on the top Via (RFC 3581) and answers where the request came from;
+//! - matches retransmissions to server transactions ([`sip_core`]) so they get the same answer;
+//! - answers OPTIONS, REGISTER (through [`registrar`]), CANCEL; rejects with the right code:
+//!   `483` for Max-Forwards 0, `482` for loops and merged requests, `416` for unsupported URI
+//!   schemes, `420` for unsupported `Require` options, `501` for unknown methods, `503` while
+//!   shutting down.
+
+mod register;
+mod uas;
+mod wire;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+pub use wire::Wire;
+
+/// How a message travelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    /// Whether the transport retransmits for us (RFC 3261 §17: no Timer A/E/G on TCP).
+    pub fn is_reliable(self) -> bool {
+        matches!(self, Transport::Tcp)
+    }
+
+    /// The Via transport token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+}
+
+/// One TCP connection, named by the daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnId(pub u64);
+
+/// A message as received: the bytes and where they came from.
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    pub transport: Transport,
+    /// The local address it arrived on (a listen address).
+    pub local: SocketAddr,
+    /// The peer's address as seen on the socket.
+    pub peer: SocketAddr,
+    /// The TCP connection it came on.
+    pub conn: Option<ConnId>,
+    pub data: Bytes,
+}
+
+/// A message to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    pub transport: Transport,
+    /// The local address to send from (the socket the request arrived on).
+    pub local: SocketAddr,
+    pub dest: SocketAddr,
+    /// For TCP, the connection to write to.
+    pub conn: Option<ConnId>,
+    pub data: Bytes,
+}
+
+/// Counters of what the node did. Plain integers: the node has one owner.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub received: u64,
+    /// Messages that could not be parsed far enough to answer; dropped.
+    pub dropped_unparseable: u64,
+    /// Responses that matched no client transaction (we send no requests yet); dropped.
+    pub dropped_stray_responses: u64,
+    /// Requests answered with 400 because they were malformed.
+    pub bad_requests: u64,
+    /// Request retransmissions absorbed by a server transaction.
+    pub retransmissions: u64,
+    pub responses_sent: u64,
+    pub registrations: u64,
+    pub auth_failures: u64,
+}
+
+/// Static facts about this node that the request rules need.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Registrar domain and digest realm.
+    pub domain: String,
+    /// `Server` header value.
+    pub user_agent: String,
+    /// Addresses we listen on, for loop detection.
+    pub listen: Vec<SocketAddr>,
+    /// User ids and numbers that exist, so an INVITE to them can be told apart from one to
+    /// nobody (404) until call routing answers it.
+    pub known_targets: Vec<String>,
+    pub timers: sip_core::TimerConfig,
+}
+
+impl NodeConfig {
+    pub fn from_config(cfg: &config::Config) -> NodeConfig {
+        let mut known_targets: Vec<String> = cfg.users.iter().map(|u| u.id.to_string()).collect();
+        known_targets.extend(cfg.numbers.iter().map(|n| n.number.to_string()));
+        NodeConfig {
+            domain: cfg.sip.domain.to_string(),
+            user_agent: cfg.sip.user_agent.clone(),
+            listen: cfg.sip.listen.iter().map(|l| l.addr).collect(),
+            known_targets,
+            timers: sip_core::TimerConfig {
+                t1: cfg.sip.t1,
+                t2: cfg.sip.t2,
+                t4: cfg.sip.t4,
+            },
+        }
+    }
+}
+
+/// The node. One owner (the daemon's engine task) drives it.
+pub struct Engine {
+    config: NodeConfig,
+    transactions: sip_core::TransactionTable<Wire>,
+    registrar: registrar::Registrar,
+    merged: uas::MergedRequests,
+    outbox: VecDeque<Transmit>,
+    stats: Stats,
+    draining: bool,
+    tag_seed: u64,
+    tag_counter: u64,
+}
+
+impl Engine {
+    pub fn new(config: NodeConfig, registrar: registrar::Registrar, tag_seed: u64) -> Engine {
+        Engine {
+            transactions: sip_core::TransactionTable::new(config.timers),
+            config,
+            registrar,
+            merged: uas::MergedRequests::default(),
+            outbox: VecDeque::new(),
+            stats: Stats::default(),
+            draining: false,
+            tag_seed,
+            tag_counter: 0,
+        }
+    }
+
+    /// Builds the node from the validated config. `secret` keys the digest nonces.
+    pub fn from_config(
+        cfg: &config::Config,
+        secret: [u8; 32],
+        tag_seed: u64,
+    ) -> Result<Engine, registrar::Error> {
+        let registrar = register::registrar_from_config(cfg, secret)?;
+        Ok(Engine::new(NodeConfig::from_config(cfg), registrar, tag_seed))
+    }
+
+    /// Feeds one received message.
+    pub fn handle_inbound(&mut self, inbound: Inbound, now: Instant) {
+        self.stats.received += 1;
+        match sip_msg::parse(inbound.data.clone()) {
+            Ok(sip_msg::Message::Request(req)) => self.on_request(req, &inbound, now),
+            Ok(sip_msg::Message::Response(_)) => {
+                // We originate no requests yet, so no response can match a client transaction.
+                self.stats.dropped_stray_responses += 1;
+            }
+            Err(e) => self.on_parse_error(e, &inbound, now),
+        }
+        self.drain_transactions(now);
+    }
+
+    /// Fires every timer due by `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.transactions.handle_timeout(now);
+        if self.registrar.poll_timeout().is_some_and(|t| t <= now) {
+            self.registrar.expire(now);
+        }
+        self.merged.expire(now);
+        self.drain_transactions(now);
+    }
+
+    /// The next message to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.pop_front()
+    }
+
+    /// When to call [`Engine::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.transactions.poll_timeout(), self.registrar.poll_timeout(), self.merged.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Stops taking new requests: from now on they get `503 Service Unavailable`; transactions
+    /// in progress go on.
+    pub fn begin_shutdown(&mut self) {
+        self.draining = true;
+    }
+
+    /// Whether no transaction still waits for a final response or an ACK.
+    pub fn is_idle(&self) -> bool {
+        self.transactions.active_count() == 0
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn registrar(&self) -> &registrar::Registrar {
+        &self.registrar
+    }
+
+    fn drain_transactions(&mut self, _now: Instant) {
+        while let Some((_, output)) = self.transactions.poll() {
+            if let sip_core::Output::Send(wire) = output {
+                self.stats.responses_sent += 1;
+                self.outbox.push_back(wire.into_transmit());
+            }
+        }
+    }
+
+    fn next_tag(&mut self) -> String {
+        self.tag_counter += 1;
+        let mixed = (self.tag_seed ^ self.tag_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(17);
+        format!("{mixed:016x}")
+    }
+}
