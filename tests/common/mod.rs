@@ -129,7 +129,13 @@ impl Drop for Daemon {
 /// Runs one sipp scenario as a client against `target` and returns its output. Bounded by
 /// sipp's own `-timeout` and a watchdog.
 pub fn sipp(scenario: &str, target: SocketAddr, transport: &str, extra: &[&str]) -> Output {
-    let local_port = free_port().to_string();
+    sipp_from(free_port(), scenario, target, transport, extra)
+}
+
+/// [`sipp`] from a chosen local port: the port is part of the Contact sipp registers, so the
+/// same port means the same device.
+pub fn sipp_from(local_port: u16, scenario: &str, target: SocketAddr, transport: &str, extra: &[&str]) -> Output {
+    let local_port = local_port.to_string();
     let mut cmd = Command::new("sipp");
     cmd.arg(target.to_string())
         .arg("-sf")
@@ -169,6 +175,8 @@ pub struct Ua {
     cseq: u32,
     pub call_id: String,
     pub from_tag: String,
+    /// The user part of From and To (the AOR a REGISTER binds).
+    pub user: String,
     tcp_buf: Vec<u8>,
 }
 
@@ -183,6 +191,7 @@ impl Ua {
             cseq: 0,
             call_id: format!("{}@test", random_token()),
             from_tag: random_token(),
+            user: "test".into(),
             tcp_buf: Vec::new(),
         }
     }
@@ -197,6 +206,7 @@ impl Ua {
             cseq: 0,
             call_id: format!("{}@test", random_token()),
             from_tag: random_token(),
+            user: "test".into(),
             tcp_buf: Vec::new(),
         }
     }
@@ -218,11 +228,13 @@ impl Ua {
         self.cseq += 1;
         let mut s = format!(
             "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{} {};branch=z9hG4bK{};rport\r\nMax-Forwards: 70\r\n\
-             From: <sip:test@127.0.0.1>;tag={}\r\nTo: <sip:test@127.0.0.1>\r\nCall-ID: {}\r\nCSeq: {} {method}\r\n",
+             From: <sip:{}@127.0.0.1>;tag={}\r\nTo: <sip:{}@127.0.0.1>\r\nCall-ID: {}\r\nCSeq: {} {method}\r\n",
             self.transport(),
             self.local,
             random_token(),
+            self.user,
             self.from_tag,
+            self.user,
             self.call_id,
             self.cseq
         );

@@ -1,0 +1,121 @@
+//! End-to-end: the `switchboard` command line: `check` exit codes and messages, and a clean
+//! exit on SIGTERM.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn check(config: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, config).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run check");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn check_accepts_the_example_config() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/switchboard.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["check", "--config"])
+        .arg(&example)
+        .output()
+        .expect("run check");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn check_names_file_line_and_key() {
+    let (code, text) = check("[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\ndomain = \"example.com\"\nlissten = 1\n");
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("bad.toml:4"), "{text}");
+    assert!(text.contains("lissten"), "{text}");
+
+    let (code, text) = check(
+        "[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\ndomain = \"example.com\"\n\n[[teams]]\nid = \"t\"\nmembers = []\nstrategy = \"roundrobin\"\n",
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("bad.toml:8"), "{text}");
+    assert!(text.contains("teams[0].strategy"), "{text}");
+
+    let (code, text) = check("[media]\nip = \"127.0.0.1\"\n");
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("[sip]"), "{text}");
+}
+
+#[test]
+fn run_refuses_a_bad_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[sip]\nlisten = [\"udp:nowhere\"]\ndomain = \"x\"\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml:2"));
+}
+
+#[test]
+fn sigterm_exits_cleanly() {
+    let mut daemon = Daemon::start(
+        "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\ndomain = \"127.0.0.1\"\n",
+    );
+    let status = daemon.terminate(Duration::from_secs(10)).expect("exited within 10 s");
+    assert!(status.success(), "exit status {status}; log:\n{}", daemon.log());
+    assert!(daemon.log().contains("switchboard stopped"), "{}", daemon.log());
+}
+
+#[test]
+fn requests_during_shutdown_get_503() {
+    let mut daemon = Daemon::start(
+        "[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\ndomain = \"127.0.0.1\"\n",
+    );
+    // An unACKed INVITE failure keeps a transaction busy, so the daemon lingers in its grace
+    // period; a new request in that window is refused with 503.
+    let mut ua = Ua::udp();
+    let invite = ua.request("INVITE", "sip:nobody@127.0.0.1", &[]);
+    assert_eq!(ua.transact(daemon.addr(), &invite).map(|r| status_code(&r)), Some(404));
+    unsafe {
+        libc::kill(daemon.pid(), libc::SIGTERM);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut other = Ua::udp();
+    let options = other.request("OPTIONS", "sip:127.0.0.1", &[]);
+    let resp = other.transact(daemon.addr(), &options).expect("answer while draining");
+    assert_eq!(status_code(&resp), 503, "{resp}");
+    assert!(header(&resp, "Retry-After").is_some(), "{resp}");
+    let status = daemon.terminate(Duration::from_secs(10)).expect("exits within grace");
+    assert!(status.success());
+}
+
+#[test]
+fn json_logs_on_request() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, format!("[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\ndomain = \"127.0.0.1\"\n")).expect("write");
+    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&path)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().expect("output");
+    let text = String::from_utf8_lossy(&out.stderr);
+    let first = text.lines().next().unwrap_or_default();
+    assert!(first.starts_with('{') && first.contains("\"level\""), "{text}");
+}
