@@ -43,10 +43,19 @@ fn sipp_core_answers_over_udp_and_tcp() {
 fn malformed_request_gets_400_naming_the_problem() {
     let daemon = Daemon::start(CONFIG);
     let mut ua = Ua::udp();
-    let req = ua.request("OPTIONS", "sip:127.0.0.1", &[]).replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE");
+    let req = ua
+        .request("OPTIONS", "sip:127.0.0.1", &[])
+        .replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE");
     let resp = ua.transact(daemon.addr(), &req).expect("an answer");
     assert_eq!(status_code(&resp), 400, "{resp}");
-    assert!(resp.lines().next().unwrap_or("").to_lowercase().contains("cseq"), "reason names CSeq: {resp}");
+    assert!(
+        resp.lines()
+            .next()
+            .unwrap_or("")
+            .to_lowercase()
+            .contains("cseq"),
+        "reason names CSeq: {resp}"
+    );
 }
 
 #[test]
@@ -76,7 +85,9 @@ fn retransmitted_request_gets_the_same_response() {
     let mut ua = Ua::udp();
     let req = ua.request("OPTIONS", "sip:127.0.0.1", &[]);
     let first = ua.transact(daemon.addr(), &req).expect("first answer");
-    let again = ua.transact(daemon.addr(), &req).expect("answer to the retransmission");
+    let again = ua
+        .transact(daemon.addr(), &req)
+        .expect("answer to the retransmission");
     // Same transaction, same response: same To tag (a new transaction would draw a new one).
     assert_eq!(header(&first, "To"), header(&again, "To"));
     assert_eq!(first, again);
@@ -100,7 +111,10 @@ fn via_gets_received_and_rport() {
 fn looped_request_gets_482() {
     let daemon = Daemon::start(CONFIG);
     let mut ua = Ua::udp();
-    let ours = format!("Via: SIP/2.0/UDP {};branch=z9hG4bKsbdeadbeef", daemon.addr());
+    let ours = format!(
+        "Via: SIP/2.0/UDP {};branch=z9hG4bKsbdeadbeef",
+        daemon.addr()
+    );
     let req = ua.request("OPTIONS", "sip:127.0.0.1", &[]);
     // Our Via goes below the UA's: the request passed through us before.
     let req = req.replacen("Max-Forwards", &format!("{ours}\r\nMax-Forwards"), 1);
@@ -112,7 +126,9 @@ fn looped_request_gets_482() {
 fn tcp_keepalive_ping_gets_pong() {
     let daemon = Daemon::start(CONFIG);
     let mut stream = TcpStream::connect(daemon.addr()).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
     stream.write_all(b"\r\n\r\n").expect("ping");
     let mut pong = [0u8; 2];
     stream.read_exact(&mut pong).expect("pong");
@@ -123,7 +139,9 @@ fn tcp_keepalive_ping_gets_pong() {
 fn tcp_oversized_message_closes_the_connection() {
     let daemon = Daemon::start(CONFIG);
     let mut stream = TcpStream::connect(daemon.addr()).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
     let head = "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKbig\r\n\
                 Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: big\r\nCSeq: 1 OPTIONS\r\n\
                 Content-Length: 100000\r\n\r\n";
@@ -132,14 +150,21 @@ fn tcp_oversized_message_closes_the_connection() {
     let mut buf = [0u8; 1024];
     // The daemon closes the connection instead of buffering 100 kB: read returns 0 (or a reset).
     let n = stream.read(&mut buf).unwrap_or(0);
-    assert_eq!(n, 0, "expected close, got {:?}", String::from_utf8_lossy(&buf[..n]));
+    assert_eq!(
+        n,
+        0,
+        "expected close, got {:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
 }
 
 #[test]
 fn tcp_idle_connection_is_closed() {
     let daemon = Daemon::start(CONFIG);
     let mut stream = TcpStream::connect(daemon.addr()).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     let mut buf = [0u8; 16];
     // tcp_idle_timeout is 2 s in this config; the read ends with the close.
     let n = stream.read(&mut buf).unwrap_or(0);
@@ -153,12 +178,19 @@ fn tcp_connection_limit_holds_and_frees() {
     let mut held: Vec<Ua> = (0..4).map(|_| Ua::tcp(daemon.addr())).collect();
     for ua in held.iter_mut() {
         let req = ua.request("OPTIONS", "sip:127.0.0.1", &[]);
-        assert_eq!(ua.transact(daemon.addr(), &req).map(|r| status_code(&r)), Some(200));
+        assert_eq!(
+            ua.transact(daemon.addr(), &req).map(|r| status_code(&r)),
+            Some(200)
+        );
     }
     let mut fifth = Ua::tcp(daemon.addr());
     let req = fifth.request("OPTIONS", "sip:127.0.0.1", &[]);
     let _ = fifth.send_to(daemon.addr(), &req);
-    assert_eq!(fifth.recv(Duration::from_secs(2)), None, "the fifth connection is refused");
+    assert_eq!(
+        fifth.recv(Duration::from_secs(2)),
+        None,
+        "the fifth connection is refused"
+    );
     drop(held);
     // Freed slots are reusable (the daemon notices the closes).
     let mut ok = false;
@@ -193,5 +225,9 @@ fn invite_to_nobody_is_404() {
     // After the ACK, no more retransmissions arrive (Timer G stopped).
     std::thread::sleep(Duration::from_millis(200));
     while ua.recv(Duration::from_millis(50)).is_some() {}
-    assert_eq!(ua.recv(Duration::from_millis(1200)), None, "response retransmitted after ACK");
+    assert_eq!(
+        ua.recv(Duration::from_millis(1200)),
+        None,
+        "response retransmitted after ACK"
+    );
 }

@@ -17,24 +17,31 @@ fn check(config: &str) -> (i32, String) {
         .arg(&path)
         .output()
         .expect("run check");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
 #[test]
 fn check_accepts_the_example_config() {
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/switchboard.toml");
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/switchboard.toml");
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["check", "--config"])
         .arg(&example)
         .output()
         .expect("run check");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn check_names_file_line_and_key() {
-    let (code, text) = check("[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\ndomain = \"example.com\"\nlissten = 1\n");
+    let (code, text) =
+        check("[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\ndomain = \"example.com\"\nlissten = 1\n");
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("bad.toml:4"), "{text}");
     assert!(text.contains("lissten"), "{text}");
@@ -70,31 +77,47 @@ fn sigterm_exits_cleanly() {
     let mut daemon = Daemon::start(
         "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\ndomain = \"127.0.0.1\"\n",
     );
-    let status = daemon.terminate(Duration::from_secs(10)).expect("exited within 10 s");
-    assert!(status.success(), "exit status {status}; log:\n{}", daemon.log());
-    assert!(daemon.log().contains("switchboard stopped"), "{}", daemon.log());
+    let status = daemon
+        .terminate(Duration::from_secs(10))
+        .expect("exited within 10 s");
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        daemon.log()
+    );
+    assert!(
+        daemon.log().contains("switchboard stopped"),
+        "{}",
+        daemon.log()
+    );
 }
 
 #[test]
 fn requests_during_shutdown_get_503() {
-    let mut daemon = Daemon::start(
-        "[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\ndomain = \"127.0.0.1\"\n",
-    );
+    let mut daemon =
+        Daemon::start("[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\ndomain = \"127.0.0.1\"\n");
     // An unACKed INVITE failure keeps a transaction busy, so the daemon lingers in its grace
     // period; a new request in that window is refused with 503.
     let mut ua = Ua::udp();
     let invite = ua.request("INVITE", "sip:nobody@127.0.0.1", &[]);
-    assert_eq!(ua.transact(daemon.addr(), &invite).map(|r| status_code(&r)), Some(404));
+    assert_eq!(
+        ua.transact(daemon.addr(), &invite).map(|r| status_code(&r)),
+        Some(404)
+    );
     unsafe {
         libc::kill(daemon.pid(), libc::SIGTERM);
     }
     std::thread::sleep(Duration::from_millis(200));
     let mut other = Ua::udp();
     let options = other.request("OPTIONS", "sip:127.0.0.1", &[]);
-    let resp = other.transact(daemon.addr(), &options).expect("answer while draining");
+    let resp = other
+        .transact(daemon.addr(), &options)
+        .expect("answer while draining");
     assert_eq!(status_code(&resp), 503, "{resp}");
     assert!(header(&resp, "Retry-After").is_some(), "{resp}");
-    let status = daemon.terminate(Duration::from_secs(10)).expect("exits within grace");
+    let status = daemon
+        .terminate(Duration::from_secs(10))
+        .expect("exits within grace");
     assert!(status.success());
 }
 
@@ -103,7 +126,11 @@ fn json_logs_on_request() {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let path = dir.path().join("s.toml");
-    std::fs::write(&path, format!("[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\ndomain = \"127.0.0.1\"\n")).expect("write");
+    std::fs::write(
+        &path,
+        format!("[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\ndomain = \"127.0.0.1\"\n"),
+    )
+    .expect("write");
     let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["run", "--log-format", "json", "--config"])
         .arg(&path)
@@ -117,5 +144,8 @@ fn json_logs_on_request() {
     let out = child.wait_with_output().expect("output");
     let text = String::from_utf8_lossy(&out.stderr);
     let first = text.lines().next().unwrap_or_default();
-    assert!(first.starts_with('{') && first.contains("\"level\""), "{text}");
+    assert!(
+        first.starts_with('{') && first.contains("\"level\""),
+        "{text}"
+    );
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::*;
 
@@ -34,12 +34,21 @@ password = "bob-secret"
 const MD5_ONLY: &str = r#"digest_algorithms = ["MD5"]"#;
 
 fn users_csv(daemon: &Daemon, user: &str, password: &str) -> PathBuf {
-    let path = daemon.dir.path().join(format!("users-{user}-{password}.csv"));
+    let path = daemon
+        .dir
+        .path()
+        .join(format!("users-{user}-{password}.csv"));
     std::fs::write(&path, format!("SEQUENTIAL\n{user};{password};\n")).expect("write csv");
     path
 }
 
-fn run(daemon: &Daemon, scenario: &str, transport: &str, csv: &PathBuf, sets: &[(&str, &str)]) -> std::process::Output {
+fn run(
+    daemon: &Daemon,
+    scenario: &str,
+    transport: &str,
+    csv: &Path,
+    sets: &[(&str, &str)],
+) -> std::process::Output {
     run_from(free_port(), daemon, scenario, transport, csv, sets)
 }
 
@@ -48,7 +57,7 @@ fn run_from(
     daemon: &Daemon,
     scenario: &str,
     transport: &str,
-    csv: &PathBuf,
+    csv: &Path,
     sets: &[(&str, &str)],
 ) -> std::process::Output {
     let mut args: Vec<String> = vec!["-inf".into(), csv.display().to_string()];
@@ -65,12 +74,30 @@ fn run_from(
 fn register_with_md5_digest_over_udp_and_tcp() {
     let daemon = Daemon::start(&config(MD5_ONLY));
     let csv = users_csv(&daemon, "alice", "alice-secret");
-    let out = run(&daemon, "register_ok.xml", "u1", &csv, &[("expires", "300")]);
+    let out = run(
+        &daemon,
+        "register_ok.xml",
+        "u1",
+        &csv,
+        &[("expires", "300")],
+    );
     assert_sipp_ok(&out, &daemon, "register_ok over UDP");
-    let out = run(&daemon, "register_ok.xml", "t1", &csv, &[("expires", "300"), ("contact_user", "alice-tcp")]);
+    let out = run(
+        &daemon,
+        "register_ok.xml",
+        "t1",
+        &csv,
+        &[("expires", "300"), ("contact_user", "alice-tcp")],
+    );
     assert_sipp_ok(&out, &daemon, "register_ok over TCP");
     // Both devices are bound now: a query lists two.
-    let out = run(&daemon, "register_query.xml", "u1", &csv, &[("expected_count", "2")]);
+    let out = run(
+        &daemon,
+        "register_query.xml",
+        "u1",
+        &csv,
+        &[("expected_count", "2")],
+    );
     assert_sipp_ok(&out, &daemon, "query after UDP and TCP registrations");
 }
 
@@ -81,23 +108,48 @@ fn register_with_sha256_digest() {
     ua.user = "alice".into();
     let uri = format!("sip:{}", daemon.addr());
     let contact = format!("Contact: <sip:alice@{}>", ua.local);
-    let first = ua.request("REGISTER", &uri, &[contact.clone()]);
+    let first = ua.request("REGISTER", &uri, std::slice::from_ref(&contact));
     let challenge = ua.transact(daemon.addr(), &first).expect("401");
     assert_eq!(status_code(&challenge), 401, "{challenge}");
     let offered = headers(&challenge, "WWW-Authenticate");
     assert_eq!(offered.len(), 2, "one challenge per algorithm: {challenge}");
-    assert!(offered[0].contains("algorithm=SHA-256"), "SHA-256 first (RFC 8760): {challenge}");
+    assert!(
+        offered[0].contains("algorithm=SHA-256"),
+        "SHA-256 first (RFC 8760): {challenge}"
+    );
     assert!(offered[1].contains("algorithm=MD5"), "{challenge}");
-    let authorization =
-        registrar::build_authorization(offered[0], "alice", "alice-secret", "REGISTER", &uri, 1, "0a4f113b")
-            .expect("build Authorization");
-    assert!(authorization.contains("algorithm=SHA-256"), "{authorization}");
-    let second = ua.request("REGISTER", &uri, &[contact, format!("Authorization: {authorization}")]);
+    let authorization = registrar::build_authorization(
+        offered[0],
+        "alice",
+        "alice-secret",
+        "REGISTER",
+        &uri,
+        1,
+        "0a4f113b",
+    )
+    .expect("build Authorization");
+    assert!(
+        authorization.contains("algorithm=SHA-256"),
+        "{authorization}"
+    );
+    let second = ua.request(
+        "REGISTER",
+        &uri,
+        &[contact, format!("Authorization: {authorization}")],
+    );
     let ok = ua.transact(daemon.addr(), &second).expect("200");
-    assert_eq!(status_code(&ok), 200, "{ok}\nlog:\n{}", tail(&daemon.log(), 30));
+    assert_eq!(
+        status_code(&ok),
+        200,
+        "{ok}\nlog:\n{}",
+        tail(&daemon.log(), 30)
+    );
     let bound = headers(&ok, "Contact");
     assert_eq!(bound.len(), 1, "{ok}");
-    assert!(bound[0].contains(&format!("sip:alice@{}", ua.local)), "{ok}");
+    assert!(
+        bound[0].contains(&format!("sip:alice@{}", ua.local)),
+        "{ok}"
+    );
     assert!(bound[0].contains("expires="), "{ok}");
 }
 
@@ -113,22 +165,44 @@ fn wrong_password_and_unknown_user_get_the_same_answer() {
             "register_wrong_password.xml",
             daemon.addr(),
             "u1",
-            &["-inf", &csv.display().to_string(), "-trace_logs", "-log_file", &log_arg],
+            &[
+                "-inf",
+                &csv.display().to_string(),
+                "-trace_logs",
+                "-log_file",
+                &log_arg,
+            ],
         );
         assert_sipp_ok(&out, &daemon, &format!("wrong credentials for {user}"));
         let logged = std::fs::read_to_string(&log).unwrap_or_default();
-        let line = logged.lines().find(|l| l.contains("second-challenge")).unwrap_or_default().to_string();
-        assert!(!line.is_empty(), "sipp logged no second challenge for {user}: {logged}");
+        let line = logged
+            .lines()
+            .find(|l| l.contains("second-challenge"))
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            !line.is_empty(),
+            "sipp logged no second challenge for {user}: {logged}"
+        );
         seen.push(line);
     }
-    assert_eq!(seen[0], seen[1], "an unknown user must look like a wrong password");
+    assert_eq!(
+        seen[0], seen[1],
+        "an unknown user must look like a wrong password"
+    );
 }
 
 #[test]
 fn too_brief_expiry_gets_423_with_min_expires() {
     let daemon = Daemon::start(&config(&format!("{MD5_ONLY}\nmin_expires = \"60s\"")));
     let csv = users_csv(&daemon, "alice", "alice-secret");
-    let out = run(&daemon, "register_expires_brief.xml", "u1", &csv, &[("expires", "10"), ("min_expires", "60")]);
+    let out = run(
+        &daemon,
+        "register_expires_brief.xml",
+        "u1",
+        &csv,
+        &[("expires", "10"), ("min_expires", "60")],
+    );
     assert_sipp_ok(&out, &daemon, "423 Interval Too Brief");
 }
 
@@ -141,20 +215,62 @@ fn several_devices_up_to_max_contacts_then_unregister() {
     for i in 1..=3 {
         let user = format!("dev{i}");
         let count = i.to_string();
-        let sets = [("contact_user", user.as_str()), ("expected_count", count.as_str())];
-        let out = run_from(ports[i - 1], &daemon, "register_multi.xml", "u1", &csv, &sets);
+        let sets = [
+            ("contact_user", user.as_str()),
+            ("expected_count", count.as_str()),
+        ];
+        let out = run_from(
+            ports[i - 1],
+            &daemon,
+            "register_multi.xml",
+            "u1",
+            &csv,
+            &sets,
+        );
         assert_sipp_ok(&out, &daemon, &format!("device {i}"));
     }
-    let out = run(&daemon, "register_over_limit.xml", "u1", &csv, &[("contact_user", "dev4"), ("reject_code", "403")]);
+    let out = run(
+        &daemon,
+        "register_over_limit.xml",
+        "u1",
+        &csv,
+        &[("contact_user", "dev4"), ("reject_code", "403")],
+    );
     assert_sipp_ok(&out, &daemon, "a fourth device is refused");
-    let out = run(&daemon, "register_query.xml", "u1", &csv, &[("expected_count", "3")]);
+    let out = run(
+        &daemon,
+        "register_query.xml",
+        "u1",
+        &csv,
+        &[("expected_count", "3")],
+    );
     assert_sipp_ok(&out, &daemon, "still three bindings");
     let sets = [("contact_user", "dev2"), ("expected_count", "2")];
-    let out = run_from(ports[1], &daemon, "register_unregister.xml", "u1", &csv, &sets);
+    let out = run_from(
+        ports[1],
+        &daemon,
+        "register_unregister.xml",
+        "u1",
+        &csv,
+        &sets,
+    );
     assert_sipp_ok(&out, &daemon, "Expires: 0 removes one binding");
-    let out = run_from(ports[0], &daemon, "register_star.xml", "u1", &csv, &[("contact_user", "dev1")]);
+    let out = run_from(
+        ports[0],
+        &daemon,
+        "register_star.xml",
+        "u1",
+        &csv,
+        &[("contact_user", "dev1")],
+    );
     assert_sipp_ok(&out, &daemon, "Contact: * removes all");
-    let out = run(&daemon, "register_query.xml", "u1", &csv, &[("expected_count", "0")]);
+    let out = run(
+        &daemon,
+        "register_query.xml",
+        "u1",
+        &csv,
+        &[("expected_count", "0")],
+    );
     assert_sipp_ok(&out, &daemon, "nothing left");
 }
 
@@ -162,7 +278,13 @@ fn several_devices_up_to_max_contacts_then_unregister() {
 fn bindings_expire() {
     let daemon = Daemon::start(&config(&format!("{MD5_ONLY}\nmin_expires = \"1s\"")));
     let csv = users_csv(&daemon, "alice", "alice-secret");
-    let out = run(&daemon, "register_expiry.xml", "u1", &csv, &[("expires", "2"), ("expected_count", "0")]);
+    let out = run(
+        &daemon,
+        "register_expiry.xml",
+        "u1",
+        &csv,
+        &[("expires", "2"), ("expected_count", "0")],
+    );
     assert_sipp_ok(&out, &daemon, "binding gone after its expiry");
 }
 
@@ -170,7 +292,13 @@ fn bindings_expire() {
 fn repeated_failures_from_one_source_are_rate_limited() {
     let daemon = Daemon::start(&config(&format!("{MD5_ONLY}\nauth_failure_limit = 3")));
     let csv = users_csv(&daemon, "alice", "wrong");
-    let out = run(&daemon, "register_rate_limit.xml", "u1", &csv, &[("max_attempts", "10")]);
+    let out = run(
+        &daemon,
+        "register_rate_limit.xml",
+        "u1",
+        &csv,
+        &[("max_attempts", "10")],
+    );
     assert_sipp_ok(&out, &daemon, "403 after repeated failures");
 }
 
@@ -185,7 +313,18 @@ fn register_over_ipv6() {
         .arg(target.to_string())
         .arg("-sf")
         .arg(sipp_dir().join("register_ok.xml"))
-        .args(["-m", "1", "-t", "u1", "-i", "::1", "-p", &local_port, "-auth_uri", &auth_uri])
+        .args([
+            "-m",
+            "1",
+            "-t",
+            "u1",
+            "-i",
+            "::1",
+            "-p",
+            &local_port,
+            "-auth_uri",
+            &auth_uri,
+        ])
         .args(["-timeout", "15s", "-timeout_error", "-nostdin"])
         .arg("-inf")
         .arg(&csv)

@@ -20,7 +20,9 @@ pub fn sipp_dir() -> PathBuf {
 /// A port that was free a moment ago on 127.0.0.1 for both UDP and TCP.
 pub fn free_port() -> u16 {
     for _ in 0..100 {
-        let Ok(tcp) = TcpListener::bind("127.0.0.1:0") else { continue };
+        let Ok(tcp) = TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
         let Ok(addr) = tcp.local_addr() else { continue };
         if UdpSocket::bind(addr).is_ok() {
             return addr.port();
@@ -49,7 +51,8 @@ impl Daemon {
     pub fn start_on(config: &str, port: u16) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("switchboard.toml");
-        std::fs::write(&config_path, config.replace("{port}", &port.to_string())).expect("write config");
+        std::fs::write(&config_path, config.replace("{port}", &port.to_string()))
+            .expect("write config");
         let log_path = dir.path().join("daemon.log");
         let log = std::fs::File::create(&log_path).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -61,7 +64,13 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .expect("start switchboard");
-        let mut daemon = Daemon { child: Some(child), port, dir, config_path, log_path };
+        let mut daemon = Daemon {
+            child: Some(child),
+            port,
+            dir,
+            config_path,
+            log_path,
+        };
         daemon.wait_ready();
         daemon
     }
@@ -88,7 +97,10 @@ impl Daemon {
                 }
             }
         }
-        panic!("daemon did not answer OPTIONS within 20 s; log:\n{}", self.log());
+        panic!(
+            "daemon did not answer OPTIONS within 20 s; log:\n{}",
+            self.log()
+        );
     }
 
     pub fn log(&self) -> String {
@@ -134,18 +146,43 @@ pub fn sipp(scenario: &str, target: SocketAddr, transport: &str, extra: &[&str])
 
 /// [`sipp`] from a chosen local port: the port is part of the Contact sipp registers, so the
 /// same port means the same device.
-pub fn sipp_from(local_port: u16, scenario: &str, target: SocketAddr, transport: &str, extra: &[&str]) -> Output {
+pub fn sipp_from(
+    local_port: u16,
+    scenario: &str,
+    target: SocketAddr,
+    transport: &str,
+    extra: &[&str],
+) -> Output {
     let local_port = local_port.to_string();
     let mut cmd = Command::new("sipp");
     cmd.arg(target.to_string())
         .arg("-sf")
         .arg(sipp_dir().join(scenario))
-        .args(["-m", "1", "-t", transport, "-i", "127.0.0.1", "-p", &local_port])
-        .args(["-timeout", "15s", "-timeout_error", "-nostdin", "-trace_err"])
+        .args([
+            "-m",
+            "1",
+            "-t",
+            transport,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &local_port,
+        ])
+        .args([
+            "-timeout",
+            "15s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_err",
+        ])
         .args(extra)
         .current_dir(tempfile::tempdir().expect("temp dir").keep())
         .stdin(Stdio::null());
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start sipp (install sip-tester)");
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sipp (install sip-tester)");
     child.wait_with_output().expect("sipp output")
 }
 
@@ -224,7 +261,13 @@ impl Ua {
         self.request_with_body(method, uri, extra, "")
     }
 
-    pub fn request_with_body(&mut self, method: &str, uri: &str, extra: &[String], body: &str) -> String {
+    pub fn request_with_body(
+        &mut self,
+        method: &str,
+        uri: &str,
+        extra: &[String],
+        body: &str,
+    ) -> String {
         self.cseq += 1;
         let mut s = format!(
             "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{} {};branch=z9hG4bK{};rport\r\nMax-Forwards: 70\r\n\
@@ -305,7 +348,9 @@ impl Ua {
 fn take_stream_message(buf: &mut Vec<u8>) -> Option<String> {
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let len = header(&head, "Content-Length").and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
+    let len = header(&head, "Content-Length")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
     if buf.len() < end + len {
         return None;
     }

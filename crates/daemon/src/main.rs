@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "SIP/RTP call-routing and media engine")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "SIP/RTP call-routing and media engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -31,7 +31,11 @@ pub async fn run(cfg: config::Config) -> io::Result<()> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("registrar: {e}")))?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
-    info!(users = cfg.users.len(), numbers = cfg.numbers.len(), "switchboard started");
+    info!(
+        users = cfg.users.len(),
+        numbers = cfg.numbers.len(),
+        "switchboard started"
+    );
 
     let mut batch = Vec::with_capacity(BATCH);
     let mut stop_at: Option<tokio::time::Instant> = None;

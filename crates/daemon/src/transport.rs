@@ -104,13 +104,17 @@ pub async fn start(
     for l in listen {
         match l.transport {
             config::Transport::Udp => {
-                let socket = UdpSocket::bind(l.addr).await.map_err(|e| bind_error(l, e))?;
+                let socket = UdpSocket::bind(l.addr)
+                    .await
+                    .map_err(|e| bind_error(l, e))?;
                 let local = socket.local_addr()?;
                 info!(%local, "listening on UDP");
                 udp.insert(local, Arc::new(socket));
             }
             config::Transport::Tcp => {
-                let listener = TcpListener::bind(l.addr).await.map_err(|e| bind_error(l, e))?;
+                let listener = TcpListener::bind(l.addr)
+                    .await
+                    .map_err(|e| bind_error(l, e))?;
                 info!(local = %listener.local_addr()?, "listening on TCP");
                 tcp_listeners.push(listener);
             }
@@ -139,11 +143,18 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
-    Ok(Transports { udp, tcp: tcp_conns, stats })
+    Ok(Transports {
+        udp,
+        tcp: tcp_conns,
+        stats,
+    })
 }
 
 fn bind_error(l: &config::Listen, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("cannot listen on {:?} {}: {e}", l.transport, l.addr))
+    io::Error::new(
+        e.kind(),
+        format!("cannot listen on {:?} {}: {e}", l.transport, l.addr),
+    )
 }
 
 async fn udp_receive(
@@ -173,7 +184,13 @@ async fn udp_receive(
             }
         };
         let data = buf.split_to(len).freeze();
-        let msg = Inbound { transport: Transport::Udp, local, peer, conn: None, data };
+        let msg = Inbound {
+            transport: Transport::Udp,
+            local,
+            peer,
+            conn: None,
+            data,
+        };
         if inbound.try_send(msg).is_err() {
             stats.udp_dropped_queue_full.fetch_add(1, Ordering::Relaxed);
         }
@@ -191,7 +208,9 @@ async fn tcp_accept(
     stats: Arc<TransportStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let Ok(local) = listener.local_addr() else { return };
+    let Ok(local) = listener.local_addr() else {
+        return;
+    };
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -220,8 +239,14 @@ async fn tcp_accept(
         let stats = stats.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let io = TcpIo { outgoing: rx, pong: tx };
-            serve_tcp(stream, conn, local, peer, limits, io, inbound, &stats, shutdown).await;
+            let io = TcpIo {
+                outgoing: rx,
+                pong: tx,
+            };
+            serve_tcp(
+                stream, conn, local, peer, limits, io, inbound, &stats, shutdown,
+            )
+            .await;
             conns.remove(&conn);
             drop(permit);
         });
@@ -275,7 +300,13 @@ async fn serve_tcp(
                 }
                 sip_msg::Framed::Message(len) => {
                     let data = buf.split_to(len).freeze();
-                    let msg = Inbound { transport: Transport::Tcp, local, peer, conn: Some(conn), data };
+                    let msg = Inbound {
+                        transport: Transport::Tcp,
+                        local,
+                        peer,
+                        conn: Some(conn),
+                        data,
+                    };
                     if inbound.send(msg).await.is_err() {
                         break 'read;
                     }

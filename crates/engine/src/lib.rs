@@ -164,7 +164,11 @@ impl Engine {
         tag_seed: u64,
     ) -> Result<Engine, registrar::Error> {
         let registrar = register::registrar_from_config(cfg, secret)?;
-        Ok(Engine::new(NodeConfig::from_config(cfg), registrar, tag_seed))
+        Ok(Engine::new(
+            NodeConfig::from_config(cfg),
+            registrar,
+            tag_seed,
+        ))
     }
 
     /// Feeds one received message.
@@ -198,10 +202,14 @@ impl Engine {
 
     /// When to call [`Engine::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.transactions.poll_timeout(), self.registrar.poll_timeout(), self.merged.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.transactions.poll_timeout(),
+            self.registrar.poll_timeout(),
+            self.merged.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Stops taking new requests: from now on they get `503 Service Unavailable`; transactions
@@ -234,7 +242,8 @@ impl Engine {
 
     fn next_tag(&mut self) -> String {
         self.tag_counter += 1;
-        let mixed = (self.tag_seed ^ self.tag_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(17);
+        let mixed =
+            (self.tag_seed ^ self.tag_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(17);
         format!("{mixed:016x}")
     }
 }

@@ -37,7 +37,10 @@ pub fn registrar_from_config(
     rc.failure_window = sip.auth_failure_window;
     let users = cfg.users.iter().filter_map(|u| {
         let password = u.password.as_ref()?;
-        Some(registrar::UserCredential::new(u.id.to_string(), password.expose().to_string()))
+        Some(registrar::UserCredential::new(
+            u.id.to_string(),
+            password.expose().to_string(),
+        ))
     });
     registrar::Registrar::new(rc, users, secret)
 }
@@ -59,10 +62,19 @@ pub fn transaction_key(req: &Request, via: &Via) -> sip_core::TransactionKey {
             return key;
         }
     }
-    let text = |b: Option<&bytes::Bytes>| b.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let text = |b: Option<&bytes::Bytes>| {
+        b.map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    };
     sip_core::TransactionKey::legacy(sip_core::LegacyKey {
         request_uri: String::from_utf8_lossy(req.uri.raw()).into_owned(),
-        from_tag: req.headers.from().ok().and_then(|f| f.tag().cloned()).map(|t| text(Some(&t))).unwrap_or_default(),
+        from_tag: req
+            .headers
+            .from()
+            .ok()
+            .and_then(|f| f.tag().cloned())
+            .map(|t| text(Some(&t)))
+            .unwrap_or_default(),
         call_id: text(req.headers.call_id().ok()),
         cseq: req.headers.cseq().map(|c| c.seq).unwrap_or(0),
         method,
@@ -81,8 +93,10 @@ impl Engine {
     ) {
         let outcome = match parse_register(req) {
             Ok(parsed) => {
-                let contacts: Vec<registrar::ContactIn<'_>> = parsed.contacts.iter().map(|c| c.as_input()).collect();
-                let authorization: Vec<&str> = parsed.authorization.iter().map(String::as_str).collect();
+                let contacts: Vec<registrar::ContactIn<'_>> =
+                    parsed.contacts.iter().map(|c| c.as_input()).collect();
+                let authorization: Vec<&str> =
+                    parsed.authorization.iter().map(String::as_str).collect();
                 let request = registrar::RegisterRequest {
                     aor_user: &parsed.aor_user,
                     request_uri: &parsed.request_uri,
@@ -107,16 +121,19 @@ impl Engine {
         let status = outcome.status();
         match &outcome {
             registrar::RegisterOutcome::Ok { .. } => self.stats.registrations += 1,
-            registrar::RegisterOutcome::Challenge { .. } | registrar::RegisterOutcome::RateLimited => {
-                self.stats.auth_failures += 1
-            }
+            registrar::RegisterOutcome::Challenge { .. }
+            | registrar::RegisterOutcome::RateLimited => self.stats.auth_failures += 1,
             _ => {}
         }
         let reason = match &outcome {
             registrar::RegisterOutcome::BadRequest(r) => r.to_string(),
             other => other.reason().to_string(),
         };
-        let reason = if reason.is_empty() { reason_phrase(status).to_string() } else { reason };
+        let reason = if reason.is_empty() {
+            reason_phrase(status).to_string()
+        } else {
+            reason
+        };
         self.respond_with(req, key, to, status, &reason, now, |resp| match outcome {
             registrar::RegisterOutcome::Ok { bindings } => {
                 for binding in bindings {
@@ -129,7 +146,8 @@ impl Engine {
                 }
             }
             registrar::RegisterOutcome::IntervalTooBrief { min_expires } => {
-                resp.headers.push(HeaderName::MinExpires, min_expires.to_string());
+                resp.headers
+                    .push(HeaderName::MinExpires, min_expires.to_string());
             }
             _ => {}
         });
@@ -178,11 +196,19 @@ fn text(b: &[u8]) -> String {
 
 fn parse_register(req: &Request) -> Result<ParsedRegister, &'static str> {
     let to = req.headers.to().map_err(|_| "Bad To")?;
-    let aor_user = to.uri.user_unescaped().map(|u| text(&u)).ok_or("To URI has no user")?;
+    let aor_user = to
+        .uri
+        .user_unescaped()
+        .map(|u| text(&u))
+        .ok_or("To URI has no user")?;
     let call_id = text(req.headers.call_id().map_err(|_| "Bad Call-ID")?);
     let cseq = req.headers.cseq().map_err(|_| "Bad CSeq")?.seq;
     let expires = req.headers.expires().map_err(|_| "Bad Expires")?;
-    let authorization = req.headers.get_all(&HeaderName::Authorization).map(|v| text(v)).collect();
+    let authorization = req
+        .headers
+        .get_all(&HeaderName::Authorization)
+        .map(|v| text(v))
+        .collect();
     let user_agent = req.headers.get(&HeaderName::UserAgent).map(|v| text(v));
     let (star, contacts) = match req.headers.contacts().map_err(|_| "Bad Contact")? {
         Contacts::Star => (true, Vec::new()),
@@ -194,7 +220,10 @@ fn parse_register(req: &Request) -> Result<ParsedRegister, &'static str> {
                     expires: c.expires().map_err(|_| "Bad Contact expires")?,
                     q: c.q().map_err(|_| "Bad Contact q")?.map(|q| q.as_f32()),
                     instance: c.instance().map(|i| text(&i)),
-                    reg_id: c.params.value("reg-id").and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()),
+                    reg_id: c
+                        .params
+                        .value("reg-id")
+                        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()),
                     raw: text(&c.to_bytes()),
                 });
             }

@@ -80,11 +80,21 @@ pub fn response_destination(inbound: &Inbound, stamped_via: &sip_msg::Via) -> De
         true => inbound.peer,
         false => stamped_via.response_target().unwrap_or(inbound.peer),
     };
-    Destination { transport: inbound.transport, local: inbound.local, dest, conn: inbound.conn }
+    Destination {
+        transport: inbound.transport,
+        local: inbound.local,
+        dest,
+        conn: inbound.conn,
+    }
 }
 
 impl Engine {
-    pub(crate) fn on_parse_error(&mut self, error: sip_msg::ParseError, inbound: &Inbound, now: Instant) {
+    pub(crate) fn on_parse_error(
+        &mut self,
+        error: sip_msg::ParseError,
+        inbound: &Inbound,
+        now: Instant,
+    ) {
         let status = error.status_code();
         let reason = error.to_string();
         let Some(partial) = error.into_partial_request() else {
@@ -126,7 +136,10 @@ impl Engine {
         if let Some(id) = self.transactions.lookup(&key) {
             // A retransmission (or the ACK of a non-2xx final response): the transaction
             // answers it with the response it already sent, or absorbs it.
-            let msg = Wire { to, data: Bytes::new() };
+            let msg = Wire {
+                to,
+                data: Bytes::new(),
+            };
             let fed = if req.method == Method::Ack {
                 self.transactions.on_ack(id, msg, now)
             } else {
@@ -145,7 +158,10 @@ impl Engine {
                 return;
             }
             Method::Cancel => {
-                let status = match key.invite_for_cancel().and_then(|k| self.transactions.lookup(&k)) {
+                let status = match key
+                    .invite_for_cancel()
+                    .and_then(|k| self.transactions.lookup(&k))
+                {
                     // The INVITE already has its final answer: CANCEL has no effect (§9.2).
                     Some(_) => 200,
                     None => 481,
@@ -181,15 +197,28 @@ impl Engine {
                 let known = req
                     .uri
                     .user()
-                    .map(|u| self.config.known_targets.iter().any(|t| t.as_bytes() == u.as_ref()))
+                    .map(|u| {
+                        self.config
+                            .known_targets
+                            .iter()
+                            .any(|t| t.as_bytes() == u.as_ref())
+                    })
                     .unwrap_or(false);
-                let (status, reason) = if known { (480, "Temporarily Unavailable") } else { (404, "Not Found") };
+                let (status, reason) = if known {
+                    (480, "Temporarily Unavailable")
+                } else {
+                    (404, "Not Found")
+                };
                 self.respond(&req, &key, to, status, reason, now);
             }
             Method::Bye | Method::Info | Method::Update | Method::Prack => {
                 self.respond(&req, &key, to, 481, "Call/Transaction Does Not Exist", now);
             }
-            Method::Message | Method::Refer | Method::Subscribe | Method::Notify | Method::Publish => {
+            Method::Message
+            | Method::Refer
+            | Method::Subscribe
+            | Method::Notify
+            | Method::Publish => {
                 self.respond_with(&req, &key, to, 405, "Method Not Allowed", now, |resp| {
                     resp.headers.push(HeaderName::Allow, ALLOW);
                 });
@@ -203,19 +232,29 @@ impl Engine {
     }
 
     /// The first rule of RFC 3261 §8.2 / §16.3 the request breaks, as a status and reason.
-    fn reject_reason(&mut self, req: &Request, via: &sip_msg::Via, now: Instant) -> Option<(u16, String)> {
+    fn reject_reason(
+        &mut self,
+        req: &Request,
+        via: &sip_msg::Via,
+        now: Instant,
+    ) -> Option<(u16, String)> {
         if self.draining {
             return Some((503, "Service Unavailable (shutting down)".into()));
         }
         match req.headers.max_forwards() {
-            Ok(Some(0)) if req.method != Method::Register => return Some((483, "Too Many Hops".into())),
+            Ok(Some(0)) if req.method != Method::Register => {
+                return Some((483, "Too Many Hops".into()))
+            }
             Ok(_) => {}
             Err(e) => return Some((400, e.to_string())),
         }
         if self.is_loop(req) {
             return Some((482, "Loop Detected".into()));
         }
-        if !matches!(req.uri.scheme(), sip_msg::Scheme::Sip | sip_msg::Scheme::Sips | sip_msg::Scheme::Tel) {
+        if !matches!(
+            req.uri.scheme(),
+            sip_msg::Scheme::Sip | sip_msg::Scheme::Sips | sip_msg::Scheme::Tel
+        ) {
             return Some((416, "Unsupported URI Scheme".into()));
         }
         if let Some(unsupported) = unsupported_requirements(req) {
@@ -223,9 +262,12 @@ impl Engine {
             return Some((420, "Bad Extension".into()));
         }
         // Merged requests (§8.2.2.2): only requests outside a dialog, identified without To tag.
-        if let (Ok(from), Ok(to), Ok(call_id), Ok(cseq)) =
-            (req.headers.from(), req.headers.to(), req.headers.call_id(), req.headers.cseq())
-        {
+        if let (Ok(from), Ok(to), Ok(call_id), Ok(cseq)) = (
+            req.headers.from(),
+            req.headers.to(),
+            req.headers.call_id(),
+            req.headers.cseq(),
+        ) {
             if to.tag().is_none() {
                 if let (Some(from_tag), Some(branch)) = (from.tag(), via.branch()) {
                     let key = (from_tag.clone(), call_id.clone(), cseq.seq);
@@ -240,7 +282,10 @@ impl Engine {
 
     fn rejection_headers(&self, req: &Request, status: u16) -> Vec<(HeaderName, String)> {
         match status {
-            420 => vec![(HeaderName::Unsupported, unsupported_requirements(req).unwrap_or_default())],
+            420 => vec![(
+                HeaderName::Unsupported,
+                unsupported_requirements(req).unwrap_or_default(),
+            )],
             503 => vec![(HeaderName::RetryAfter, "5".into())],
             _ => Vec::new(),
         }
@@ -249,9 +294,10 @@ impl Engine {
     /// A Via we put there (our branch prefix and one of our listen addresses) means the request
     /// came back to us.
     fn is_loop(&self, req: &Request) -> bool {
-        req.headers.vias().map_or(false, |vias| {
+        req.headers.vias().is_ok_and(|vias| {
             vias.iter().any(|via| {
-                via.branch().is_some_and(|b| b.starts_with(BRANCH_PREFIX.as_bytes()))
+                via.branch()
+                    .is_some_and(|b| b.starts_with(BRANCH_PREFIX.as_bytes()))
                     && self.config.listen.iter().any(|l| {
                         via.host.ip() == Some(l.ip()) && via.port.unwrap_or(5060) == l.port()
                     })
@@ -289,17 +335,29 @@ impl Engine {
             let tag = self.next_tag();
             resp.set_to_tag(&tag);
         }
-        resp.headers.push(HeaderName::Server, self.config.user_agent.clone());
+        resp.headers
+            .push(HeaderName::Server, self.config.user_agent.clone());
         fill(&mut resp);
-        let wire = Wire { to, data: resp.to_bytes() };
-        let request = Wire { to, data: Bytes::new() };
+        let wire = Wire {
+            to,
+            data: resp.to_bytes(),
+        };
+        let request = Wire {
+            to,
+            data: Bytes::new(),
+        };
         let reliable = to.transport.is_reliable();
         let inserted = if req.method == Method::Invite {
-            self.transactions.insert_server_invite(key.clone(), request, reliable, now)
+            self.transactions
+                .insert_server_invite(key.clone(), request, reliable, now)
         } else {
-            self.transactions.insert_server_non_invite(key.clone(), request, reliable, now)
+            self.transactions
+                .insert_server_non_invite(key.clone(), request, reliable, now)
         };
-        let sent = inserted.and_then(|id| self.transactions.send_response(id, status, wire.clone(), now));
+        let sent = inserted.and_then(|id| {
+            self.transactions
+                .send_response(id, status, wire.clone(), now)
+        });
         if let Err(e) = sent {
             // Only a key clash can land here, and lookup() ran first: answer without state.
             debug!(error = %e, "no server transaction for the response; sent statelessly");
@@ -311,7 +369,13 @@ impl Engine {
     /// Sends a response outside any transaction (answers to requests too broken to match).
     fn push_stateless(&mut self, resp: Response, to: Destination) {
         self.stats.responses_sent += 1;
-        self.outbox.push_back(Wire { to, data: resp.to_bytes() }.into_transmit());
+        self.outbox.push_back(
+            Wire {
+                to,
+                data: resp.to_bytes(),
+            }
+            .into_transmit(),
+        );
     }
 }
 
@@ -328,7 +392,7 @@ fn unsupported_requirements(req: &Request) -> Option<String> {
     let unsupported: Vec<String> = req
         .headers
         .get_all(&HeaderName::Require)
-        .flat_map(|v| sip_msg::split_list(v))
+        .flat_map(sip_msg::split_list)
         .map(|t| String::from_utf8_lossy(t.as_ref()).trim().to_string())
         .filter(|t| !t.is_empty() && !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)))
         .collect();

@@ -375,7 +375,8 @@ impl HeaderName {
     /// Like `from_bytes`, but an unknown name keeps a slice of `src` (zero copy).
     pub(crate) fn from_slice(src: &Bytes, start: usize, end: usize) -> HeaderName {
         let name = src.get(start..end).unwrap_or_default();
-        Self::known(name).unwrap_or_else(|| HeaderName::Other(src.slice(start..end)))
+        Self::known(name)
+            .unwrap_or_else(|| HeaderName::Other(crate::scan::sub(src, start, end, true)))
     }
 
     /// A custom header name from a static string, e.g. `X-Switchboard-Line`.

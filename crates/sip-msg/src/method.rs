@@ -59,7 +59,7 @@ impl Method {
     pub(crate) fn from_slice(src: &Bytes, start: usize, end: usize) -> Result<Method, ParseError> {
         let b = src.get(start..end).unwrap_or_default();
         match Method::from_bytes(b)? {
-            Method::Other(_) => Ok(Method::Other(src.slice(start..end))),
+            Method::Other(_) => Ok(Method::Other(crate::scan::sub(src, start, end, true))),
             known => Ok(known),
         }
     }

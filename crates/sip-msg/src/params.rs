@@ -7,7 +7,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::scan::{is_token, is_uri_char, unescape_quoted, Cursor};
+use crate::scan::{is_token, is_uri_char, sub, unescape_quoted, Cursor};
 
 /// One parameter: a name and an optional value (raw, quotes included if quoted).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,8 +172,8 @@ pub(crate) fn parse_uri_params(
         }
         if keep {
             params.0.push(Param {
-                name: src.slice(pos..name_end),
-                value: value.map(|v| src.slice(v..seg_end)),
+                name: sub(src, pos, name_end, true),
+                value: value.map(|v| sub(src, v, seg_end, true)),
             });
         }
         pos = seg_end;

@@ -124,7 +124,7 @@ fn parse_status_line(buf: &Bytes, start: usize, end: usize) -> Result<(u16, Byte
     }
     let reason = match line.get(sp + 4) {
         None => Bytes::new(),
-        Some(b' ') => buf.slice(start + sp + 5..end),
+        Some(b' ') => scan::sub(buf, start + sp + 5, end, true),
         Some(_) => return Err(bad()),
     };
     Ok((status, reason))
@@ -305,7 +305,7 @@ fn header_line(
         unfold(buf, vs, value_end)
     } else {
         let (a, z) = trim_range(buf, vs, value_end);
-        buf.slice(a..z)
+        scan::sub(buf, a, z, true)
     };
     Some(Header { name, value })
 }
@@ -408,7 +408,7 @@ fn cut_body(
     let available = buf.len().saturating_sub(body_start);
     match content_length {
         None => Ok(buf.slice(body_start.min(buf.len())..)),
-        Some(n) if n <= available => Ok(buf.slice(body_start..body_start + n)),
+        Some(n) if n <= available => Ok(scan::sub(buf, body_start, body_start + n, true)),
         Some(_) => Err(ErrorKind::ContentLengthMismatch.into()),
     }
 }

@@ -87,7 +87,10 @@ pub(crate) fn is_token_str(s: &[u8]) -> bool {
 }
 
 /// Bounds of `s[start..end]` with leading and trailing whitespace removed.
-pub(crate) fn trim_range(s: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
+/// Always `start <= end <= s.len()` on return, whatever the arguments.
+pub(crate) fn trim_range(s: &[u8], start: usize, end: usize) -> (usize, usize) {
+    let mut end = end.min(s.len());
+    let mut start = start.min(end);
     while start < end && s.get(start).is_some_and(|&c| is_ws(c)) {
         start += 1;
     }
@@ -140,7 +143,7 @@ pub(crate) fn decimal_len(mut n: usize) -> usize {
 pub(crate) fn unescape_quoted(src: &Bytes, start: usize, end: usize) -> Bytes {
     let inner = src.get(start..end).unwrap_or_default();
     if !inner.contains(&b'\\') {
-        return src.slice(start..end);
+        return sub(src, start, end, true);
     }
     let mut out = BytesMut::with_capacity(inner.len());
     let mut it = inner.iter();
@@ -320,7 +323,7 @@ pub fn split_list(value: &Bytes) -> Vec<Bytes> {
             b',' if !in_angle => {
                 let (a, b) = trim_range(value, start, i);
                 if b > a {
-                    out.push(value.slice(a..b));
+                    out.push(sub(value, a, b, true));
                 }
                 start = i + 1;
             }
@@ -330,7 +333,7 @@ pub fn split_list(value: &Bytes) -> Vec<Bytes> {
     }
     let (a, b) = trim_range(value, start.min(len), len);
     if b > a {
-        out.push(value.slice(a..b));
+        out.push(sub(value, a, b, true));
     }
     out
 }

@@ -143,7 +143,7 @@ impl Headers {
         cur.skip_ws();
         let rest = if cur.eat(b',') {
             let (a, b) = scan::trim_range(&value, cur.pos, value.len());
-            (b > a).then(|| value.slice(a..b))
+            (b > a).then(|| scan::sub(&value, a, b, true))
         } else {
             None
         };

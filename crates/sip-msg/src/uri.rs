@@ -264,6 +264,7 @@ fn escape_user(s: &[u8], out: &mut Vec<u8>) {
             out.push(c);
         } else {
             const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            // Both indices are below 16 (a nibble), so they are within HEX.
             out.push(b'%');
             out.push(HEX[usize::from(c >> 4)]);
             out.push(HEX[usize::from(c & 0xf)]);
