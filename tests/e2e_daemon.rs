@@ -149,3 +149,70 @@ fn json_logs_on_request() {
         "{text}"
     );
 }
+
+#[test]
+fn sighup_reloads_users_and_keeps_serving() {
+    let base = "[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\ndomain = \"127.0.0.1\"\n\n\
+                [[users]]\nid = \"alice\"\npassword = \"alice-secret\"\n";
+    let daemon = Daemon::start(base);
+    let mut bob = Ua::udp();
+    bob.user = "bob".into();
+    let (_, answer) = bob.register(daemon.addr(), "bob-secret");
+    assert_eq!(
+        status_code(&answer),
+        401,
+        "bob is not configured yet: {answer}"
+    );
+
+    // A broken config is refused on reload: nothing changes, the daemon keeps serving.
+    std::fs::write(&daemon.config_path, "[sip]\nlisten = 5\n").expect("write");
+    unsafe {
+        libc::kill(daemon.pid(), libc::SIGHUP);
+    }
+    let mut alice = Ua::udp();
+    alice.user = "alice".into();
+    let mut reloaded = false;
+    for _ in 0..50 {
+        if daemon.log().contains("reload refused") {
+            reloaded = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(reloaded, "{}", daemon.log());
+    let (_, answer) = alice.register(daemon.addr(), "alice-secret");
+    assert_eq!(status_code(&answer), 200, "alice still registers: {answer}");
+
+    // Adding bob and reloading lets him register, and alice's binding survives the reload.
+    let config = base.replace("{port}", &daemon.port.to_string())
+        + "\n[[users]]\nid = \"bob\"\npassword = \"bob-secret\"\n";
+    std::fs::write(&daemon.config_path, config).expect("write");
+    unsafe {
+        libc::kill(daemon.pid(), libc::SIGHUP);
+    }
+    let mut ok = false;
+    for _ in 0..50 {
+        if daemon.log().contains("config reloaded") {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ok, "{}", daemon.log());
+    let mut bob = Ua::udp();
+    bob.user = "bob".into();
+    let (_, answer) = bob.register(daemon.addr(), "bob-secret");
+    assert_eq!(
+        status_code(&answer),
+        200,
+        "bob registers after the reload: {answer}"
+    );
+    let mut query = Ua::udp();
+    query.user = "alice".into();
+    let (_, listed) = query.register(daemon.addr(), "alice-secret");
+    assert_eq!(
+        headers(&listed, "Contact").len(),
+        2,
+        "alice's first binding survived: {listed}"
+    );
+}

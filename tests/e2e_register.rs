@@ -106,10 +106,7 @@ fn register_with_sha256_digest() {
     let daemon = Daemon::start(&config(r#"digest_algorithms = ["SHA-256", "MD5"]"#));
     let mut ua = Ua::udp();
     ua.user = "alice".into();
-    let uri = format!("sip:{}", daemon.addr());
-    let contact = format!("Contact: <sip:alice@{}>", ua.local);
-    let first = ua.request("REGISTER", &uri, std::slice::from_ref(&contact));
-    let challenge = ua.transact(daemon.addr(), &first).expect("401");
+    let (challenge, ok) = ua.register(daemon.addr(), "alice-secret");
     assert_eq!(status_code(&challenge), 401, "{challenge}");
     let offered = headers(&challenge, "WWW-Authenticate");
     assert_eq!(offered.len(), 2, "one challenge per algorithm: {challenge}");
@@ -118,26 +115,6 @@ fn register_with_sha256_digest() {
         "SHA-256 first (RFC 8760): {challenge}"
     );
     assert!(offered[1].contains("algorithm=MD5"), "{challenge}");
-    let authorization = registrar::build_authorization(
-        offered[0],
-        "alice",
-        "alice-secret",
-        "REGISTER",
-        &uri,
-        1,
-        "0a4f113b",
-    )
-    .expect("build Authorization");
-    assert!(
-        authorization.contains("algorithm=SHA-256"),
-        "{authorization}"
-    );
-    let second = ua.request(
-        "REGISTER",
-        &uri,
-        &[contact, format!("Authorization: {authorization}")],
-    );
-    let ok = ua.transact(daemon.addr(), &second).expect("200");
     assert_eq!(
         status_code(&ok),
         200,

@@ -387,3 +387,32 @@ pub fn random_token() -> String {
     h.write_u128(Instant::now().elapsed().as_nanos());
     format!("{:016x}", h.finish())
 }
+
+impl Ua {
+    /// REGISTERs `self.user` with `password` through the digest challenge, answering the first
+    /// offered challenge (SHA-256 by default). Returns the challenge and the final response.
+    pub fn register(&mut self, server: SocketAddr, password: &str) -> (String, String) {
+        let uri = format!("sip:{server}");
+        let contact = format!("Contact: <sip:{}@{}>", self.user, self.local);
+        let first = self.request("REGISTER", &uri, std::slice::from_ref(&contact));
+        let challenge = self
+            .transact(server, &first)
+            .expect("an answer to REGISTER");
+        let Some(offer) = header(&challenge, "WWW-Authenticate") else {
+            return (challenge.clone(), challenge);
+        };
+        let authorization = registrar::build_authorization(
+            offer, &self.user, password, "REGISTER", &uri, 1, "0a4f113b",
+        )
+        .expect("build Authorization");
+        let second = self.request(
+            "REGISTER",
+            &uri,
+            &[contact, format!("Authorization: {authorization}")],
+        );
+        let answer = self
+            .transact(server, &second)
+            .expect("an answer to the authenticated REGISTER");
+        (challenge, answer)
+    }
+}

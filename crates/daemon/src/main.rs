@@ -99,7 +99,7 @@ fn run(path: &std::path::Path, log_format: Option<LogFormat>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(node::run(loaded.config)) {
+    match runtime.block_on(node::run(loaded.config, path.to_path_buf())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "stopped");

@@ -2,6 +2,7 @@
 //! it asks, sleeps until its next timer, and runs the shutdown sequence on SIGTERM/SIGINT.
 
 use std::io;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use engine::{Engine, Inbound, Transport};
@@ -18,7 +19,7 @@ const BATCH: usize = 256;
 /// The longest the node waits, on SIGTERM, for transactions in progress to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 
-pub async fn run(cfg: config::Config) -> io::Result<()> {
+pub async fn run(cfg: config::Config, config_path: PathBuf) -> io::Result<()> {
     let (inbound_tx, mut inbound_rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let limits = TcpLimits {
@@ -31,6 +32,8 @@ pub async fn run(cfg: config::Config) -> io::Result<()> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("registrar: {e}")))?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let listen = cfg.sip.listen.clone();
     info!(
         users = cfg.users.len(),
         numbers = cfg.numbers.len(),
@@ -66,6 +69,7 @@ pub async fn run(cfg: config::Config) -> io::Result<()> {
                 engine.begin_shutdown();
                 stop_at = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
             }
+            _ = sighup.recv() => reload(&mut engine, &config_path, &listen),
             _ = sigint.recv(), if stop_at.is_none() => {
                 info!("SIGINT: no new requests, finishing transactions in progress");
                 engine.begin_shutdown();
@@ -92,6 +96,34 @@ pub async fn run(cfg: config::Config) -> io::Result<()> {
         "switchboard stopped"
     );
     Ok(())
+}
+
+/// SIGHUP: read the config again and apply it atomically; a config that does not load changes
+/// nothing. Transactions, registrations and (later) calls in progress are kept.
+fn reload(engine: &mut Engine, path: &Path, listen: &[config::Listen]) {
+    let loaded = match config::load(path) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            for e in errors.iter() {
+                warn!("reload refused: {e}");
+            }
+            return;
+        }
+    };
+    for w in &loaded.warnings {
+        warn!("{w}");
+    }
+    if loaded.config.sip.listen != listen {
+        warn!("reload: sip.listen changed; listen addresses change only with a restart");
+    }
+    match engine.reconfigure(&loaded.config) {
+        Ok(()) => info!(
+            users = loaded.config.users.len(),
+            numbers = loaded.config.numbers.len(),
+            "config reloaded"
+        ),
+        Err(e) => warn!(error = %e, "reload refused"),
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

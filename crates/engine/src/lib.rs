@@ -171,6 +171,16 @@ impl Engine {
         ))
     }
 
+    /// Applies a reloaded config (SIGHUP): users, passwords, registrar limits, timers and the
+    /// names INVITEs may reach. Bindings, transactions in progress and nonces already issued
+    /// are kept. On error nothing changes. Listen addresses are the daemon's business.
+    pub fn reconfigure(&mut self, cfg: &config::Config) -> Result<(), registrar::Error> {
+        let (rc, users) = register::registrar_settings(cfg);
+        self.registrar.reconfigure(rc, users)?;
+        self.config = NodeConfig::from_config(cfg);
+        Ok(())
+    }
+
     /// Feeds one received message.
     pub fn handle_inbound(&mut self, inbound: Inbound, now: Instant) {
         self.stats.received += 1;

@@ -14,6 +14,14 @@ pub fn registrar_from_config(
     cfg: &config::Config,
     secret: [u8; 32],
 ) -> Result<registrar::Registrar, registrar::Error> {
+    let (rc, users) = registrar_settings(cfg);
+    registrar::Registrar::new(rc, users, secret)
+}
+
+/// The registrar's settings and credentials as the config states them.
+pub fn registrar_settings(
+    cfg: &config::Config,
+) -> (registrar::RegistrarConfig, Vec<registrar::UserCredential>) {
     let sip = &cfg.sip;
     let mut rc = registrar::RegistrarConfig::new(sip.domain.to_string());
     rc.auth = match sip.auth {
@@ -35,14 +43,18 @@ pub fn registrar_from_config(
     rc.nonce_lifetime = sip.nonce_lifetime;
     rc.failure_limit = sip.auth_failure_limit;
     rc.failure_window = sip.auth_failure_window;
-    let users = cfg.users.iter().filter_map(|u| {
-        let password = u.password.as_ref()?;
-        Some(registrar::UserCredential::new(
-            u.id.to_string(),
-            password.expose().to_string(),
-        ))
-    });
-    registrar::Registrar::new(rc, users, secret)
+    let users = cfg
+        .users
+        .iter()
+        .filter_map(|u| {
+            let password = u.password.as_ref()?;
+            Some(registrar::UserCredential::new(
+                u.id.to_string(),
+                password.expose().to_string(),
+            ))
+        })
+        .collect();
+    (rc, users)
 }
 
 fn secs(d: std::time::Duration) -> u32 {
