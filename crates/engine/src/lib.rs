@@ -257,3 +257,6 @@ impl Engine {
         format!("{mixed:016x}")
     }
 }
+
+#[cfg(test)]
+mod tests;

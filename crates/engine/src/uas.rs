@@ -52,18 +52,18 @@ impl MergedRequests {
         false
     }
 
+    /// Early rotation when the current generation is full.
     fn rotate(&mut self, now: Instant) {
         self.previous = std::mem::take(&mut self.current);
         self.rotate_at = Some(now + MERGE_WINDOW);
     }
 
-    /// Two generations: an entry lives between one and two windows.
+    /// Two generations: an entry lives between one and two windows. A late call catches up on
+    /// every rotation it missed.
     pub fn expire(&mut self, now: Instant) {
-        if self.rotate_at.is_some_and(|t| t <= now) {
-            self.rotate(now);
-            if self.previous.is_empty() {
-                self.rotate_at = None;
-            }
+        while let Some(due) = self.rotate_at.filter(|t| *t <= now) {
+            self.previous = std::mem::take(&mut self.current);
+            self.rotate_at = (!self.previous.is_empty()).then_some(due + MERGE_WINDOW);
         }
     }
 
