@@ -52,6 +52,7 @@
 //! value at parse time beyond unfolding.
 
 mod error;
+mod escape;
 mod framing;
 mod header;
 mod message;

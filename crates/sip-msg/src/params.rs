@@ -2,12 +2,22 @@
 //!
 //! Names compare case-insensitively. Values are kept as received: a quoted header parameter
 //! value keeps its quotes in [`Param::value`], and [`Params::unquoted`] strips them.
+//!
+//! The two kinds differ in one way: in URI parameters `%HH` is an escape (RFC 3261 19.1.2),
+//! and RFC 3261 19.1.4 makes an escaped non-reserved character equal to the character, so a
+//! lookup of `transport` finds `;%74ransport=%75dp` and [`Params::unescaped`] reads its
+//! value as `udp`. Header parameters are tokens, where `%` is an ordinary character
+//! (`;x%41=1` is named `x%41`, never `xA`). The list remembers which kind it is, so lookups
+//! do the right thing without the caller knowing where the parameters came from; the raw
+//! bytes stay as received either way, so forwarding is unchanged.
 
 use std::fmt;
 
 use bytes::Bytes;
 
+use crate::escape::unescaped_eq;
 use crate::scan::{is_token, is_uri_char, sub, unescape_quoted, Cursor};
+use crate::uri::percent_decode;
 
 /// One parameter: a name and an optional value (raw, quotes included if quoted).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,19 +27,48 @@ pub struct Param {
 }
 
 /// An ordered parameter list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Params(Vec<Param>);
+///
+/// Equality compares the parameters as received (names, values, order), not their kind.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    list: Vec<Param>,
+    /// URI parameters: `%HH` in names and values is an escape.
+    escaped: bool,
+}
+
+impl PartialEq for Params {
+    fn eq(&self, other: &Self) -> bool {
+        self.list == other.list
+    }
+}
+
+impl Eq for Params {}
 
 impl Params {
+    /// An empty list of header parameters (`%` is an ordinary character).
     pub fn new() -> Self {
-        Params(Vec::new())
+        Params::default()
     }
 
-    /// The first parameter named `name` (case-insensitive).
+    /// An empty list of URI parameters (`%HH` is an escape).
+    pub(crate) fn for_uri() -> Self {
+        Params {
+            list: Vec::new(),
+            escaped: true,
+        }
+    }
+
+    /// The first parameter named `name` (case-insensitive; escapes resolved in URI
+    /// parameters, so `transport` finds `%74ransport`).
     pub fn get(&self, name: &str) -> Option<&Param> {
-        self.0
+        self.find(name.as_bytes())
+    }
+
+    /// [`Params::get`] for a name given as bytes (e.g. another list's raw name).
+    pub(crate) fn find(&self, name: &[u8]) -> Option<&Param> {
+        self.list
             .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name.as_bytes()))
+            .find(|p| is_named(self.escaped, &p.name, name))
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -47,52 +86,68 @@ impl Params {
         self.value(name).map(unquote)
     }
 
+    /// The value of `name` as meant: for URI parameters with `%HH` escapes resolved (once:
+    /// `%2541` reads `%41`), for header parameters as received. Zero copy unless the value
+    /// holds a `%` escape. `None` if absent or valueless.
+    pub fn unescaped(&self, name: &str) -> Option<Bytes> {
+        let v = self.value(name)?;
+        Some(if self.escaped {
+            percent_decode(v)
+        } else {
+            v.clone()
+        })
+    }
+
     /// Append a parameter (no check for duplicates).
     pub fn push(&mut self, name: impl Into<Bytes>, value: Option<Bytes>) {
-        self.0.push(Param {
+        self.list.push(Param {
             name: name.into(),
             value,
         });
     }
 
-    /// Set `name` to `value`, replacing the first occurrence in place or appending.
+    /// Set `name` to `value`, replacing the first occurrence (found as by [`Params::get`])
+    /// in place, or appending.
     pub fn set(&mut self, name: &str, value: Option<Bytes>) {
+        let escaped = self.escaped;
         match self
-            .0
+            .list
             .iter_mut()
-            .find(|p| p.name.eq_ignore_ascii_case(name.as_bytes()))
+            .find(|p| is_named(escaped, &p.name, name.as_bytes()))
         {
             Some(p) => p.value = value,
-            None => self.0.push(Param {
+            None => self.list.push(Param {
                 name: Bytes::copy_from_slice(name.as_bytes()),
                 value,
             }),
         }
     }
 
-    /// Remove every parameter named `name`; returns whether one was there.
+    /// Remove every parameter named `name` (matched as by [`Params::get`]); returns whether
+    /// one was there.
     pub fn remove(&mut self, name: &str) -> bool {
-        let before = self.0.len();
-        self.0
-            .retain(|p| !p.name.eq_ignore_ascii_case(name.as_bytes()));
-        before != self.0.len()
+        let before = self.list.len();
+        let escaped = self.escaped;
+        self.list
+            .retain(|p| !is_named(escaped, &p.name, name.as_bytes()));
+        before != self.list.len()
     }
 
     pub fn iter(&self) -> std::slice::Iter<'_, Param> {
-        self.0.iter()
+        self.list.iter()
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.list.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.list.is_empty()
     }
 
     /// Append `;name[=value]` for each parameter.
     pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
-        for p in &self.0 {
+        for p in &self.list {
             out.push(b';');
             out.extend_from_slice(&p.name);
             if let Some(v) = &p.value {
@@ -103,10 +158,21 @@ impl Params {
     }
 
     pub(crate) fn printed_len(&self) -> usize {
-        self.0
+        self.list
             .iter()
             .map(|p| 1 + p.name.len() + p.value.as_ref().map_or(0, |v| 1 + v.len()))
             .sum()
+    }
+}
+
+/// Whether a parameter called `pname` is named `name`: case-insensitive, and in URI
+/// parameters (`escaped`) after undoing escapes of non-reserved characters on both sides.
+/// No allocation.
+fn is_named(escaped: bool, pname: &[u8], name: &[u8]) -> bool {
+    if escaped {
+        unescaped_eq(pname, name, true)
+    } else {
+        pname.eq_ignore_ascii_case(name)
     }
 }
 
@@ -122,7 +188,7 @@ impl<'a> IntoIterator for &'a Params {
     type Item = &'a Param;
     type IntoIter = std::slice::Iter<'a, Param>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.list.iter()
     }
 }
 
@@ -142,7 +208,7 @@ pub(crate) fn parse_uri_params(
     end: usize,
     keep: bool,
 ) -> Option<Params> {
-    let mut params = Params::new();
+    let mut params = Params::for_uri();
     let mut pos = start;
     while pos < end {
         if src.get(pos) != Some(&b';') {
@@ -171,7 +237,7 @@ pub(crate) fn parse_uri_params(
             return None;
         }
         if keep {
-            params.0.push(Param {
+            params.list.push(Param {
                 name: sub(src, pos, name_end, true),
                 value: value.map(|v| sub(src, v, seg_end, true)),
             });
@@ -220,7 +286,7 @@ pub(crate) fn parse_header_params(cur: &mut Cursor<'_>) -> Option<Params> {
             None
         };
         if cur.keep {
-            params.0.push(Param {
+            params.list.push(Param {
                 name: cur.slice(ns, ne),
                 value,
             });
@@ -288,6 +354,37 @@ mod tests {
         assert!(hp(";;").is_none());
         assert!(hp(";a=").is_none());
         assert!(hp(r#";a="open"#).is_none());
+    }
+
+    #[test]
+    fn percent_is_an_escape_only_in_uri_params() {
+        let b = Bytes::from_static(b";%74ransport=%75dp;x%41=v%25%34%31;lr");
+        let p = parse_uri_params(&b, 0, b.len(), true).expect("valid");
+        assert_eq!(p.value("transport").map(|v| &v[..]), Some(&b"%75dp"[..]));
+        assert_eq!(p.unescaped("Transport").as_deref(), Some(&b"udp"[..]));
+        assert_eq!(p.unescaped("xa").as_deref(), Some(&b"v%41"[..]));
+        assert_eq!(p.unescaped("x%41").as_deref(), Some(&b"v%41"[..]));
+        assert_eq!(p.unescaped("lr"), None);
+        assert!(!p.contains("transports") && !p.contains("transpor"));
+
+        // Header parameters are tokens: `%` is just a character there.
+        let (h, _) = hp(";%74ag=abc;x%41=1").expect("valid");
+        assert!(!h.contains("tag"));
+        assert!(h.contains("%74ag"));
+        assert!(!h.contains("xa"));
+        assert_eq!(h.unescaped("x%41").as_deref(), Some(&b"1"[..]));
+        let (h, _) = hp(";x=%41").expect("valid");
+        assert_eq!(h.unescaped("x").as_deref(), Some(&b"%41"[..]));
+    }
+
+    #[test]
+    fn unescaped_is_zero_copy_without_escapes() {
+        let b = Bytes::from_static(b";transport=udp");
+        let p = parse_uri_params(&b, 0, b.len(), true).expect("valid");
+        let v = p.unescaped("transport").expect("present");
+        assert_eq!(&v[..], b"udp");
+        // The same bytes as the source buffer, not a copy.
+        assert_eq!(v.as_ptr(), b[11..].as_ptr());
     }
 
     #[test]

@@ -427,7 +427,7 @@ mod tests {
         assert_eq!(list.len(), 3);
         assert_eq!(list[0].q().expect("valid"), Some(QValue(330)));
         assert_eq!(list[1].expires().expect("valid"), Some(600));
-        assert_eq!(list[1].uri.transport().map(|t| &t[..]), Some(&b"tcp"[..]));
+        assert_eq!(list[1].uri.transport().as_deref(), Some(&b"tcp"[..]));
         assert!(list[1].instance().is_some());
         assert_eq!(list[2].display.as_deref(), Some(&b"Alice, mobile"[..]));
         assert!(

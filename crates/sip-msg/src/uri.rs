@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use bytes::{Bytes, BytesMut};
 
 use crate::error::{ErrorKind, ParseError};
+use crate::escape::{hex_val, unescaped_eq};
 use crate::params::{parse_uri_params, Params};
 use crate::scan::{is_uri_char, sub};
 
@@ -174,15 +175,6 @@ fn bad_uri() -> ParseError {
     ParseError::new(ErrorKind::BadUri)
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Every byte is a URI character and every `%` starts a valid escape.
 fn valid_chars(s: &[u8]) -> bool {
     let mut i = 0;
@@ -315,7 +307,7 @@ impl Uri {
             password: None,
             host: None,
             port: None,
-            params: Params::new(),
+            params: Params::for_uri(),
             headers: None,
         };
         let body = start + colon + 1;
@@ -433,7 +425,7 @@ impl Uri {
             password: None,
             host: Some(host),
             port,
-            params: Params::new(),
+            params: Params::for_uri(),
             headers: None,
         };
         uri.raw = uri.render();
@@ -458,7 +450,7 @@ impl Uri {
         if matches!(uri.scheme, Scheme::Other(_)) {
             return uri;
         }
-        uri.params = Params::new();
+        uri.params = Params::for_uri();
         uri.headers = None;
         uri.raw = uri.render();
         uri
@@ -510,9 +502,10 @@ impl Uri {
         self.headers.as_ref()
     }
 
-    /// The `transport=` parameter.
-    pub fn transport(&self) -> Option<&Bytes> {
-        self.params.value("transport")
+    /// The `transport=` parameter's value, escapes resolved (`;%74ransport=%75dp` gives
+    /// `udp`). Zero copy unless the value is escaped.
+    pub fn transport(&self) -> Option<Bytes> {
+        self.params.unescaped("transport")
     }
 
     /// Loose routing (`;lr`).
@@ -546,10 +539,14 @@ impl Uri {
         Bytes::from(out)
     }
 
-    /// URI comparison of RFC 3261 19.1.4: user and password case-sensitive after unescaping,
-    /// host case-insensitive, an absent port differs from any explicit one, the `user`,
-    /// `ttl`, `method`, `maddr` and `transport` parameters must match when either URI has
-    /// them, other parameters only when both have them, and headers must match.
+    /// URI comparison of RFC 3261 19.1.4: user and password case-sensitive, host
+    /// case-insensitive, an absent port differs from any explicit one, the `user`, `ttl`,
+    /// `method`, `maddr` and `transport` parameters must match when either URI has them,
+    /// other parameters only when both have them (names and values case-insensitive), and
+    /// headers must match. In user, password and parameters an escaped non-reserved
+    /// character equals the character (`%61lice` is `alice`, `%74ransport=%75dp` is
+    /// `transport=udp`) while an escaped reserved one does not (`%3B` is not `;`).
+    /// Allocates nothing.
     pub fn equivalent(&self, other: &Uri) -> bool {
         if self.scheme != other.scheme {
             return false;
@@ -557,30 +554,28 @@ impl Uri {
         if !self.is_sip() && self.scheme != Scheme::Tel {
             return self.raw.eq_ignore_ascii_case(&other.raw);
         }
-        if self.user_unescaped() != other.user_unescaped()
-            || self.password.as_ref().map(percent_decode)
-                != other.password.as_ref().map(percent_decode)
+        let part_eq = |a: &Option<Bytes>, b: &Option<Bytes>, ignore_case: bool| match (a, b) {
+            (Some(a), Some(b)) => unescaped_eq(a, b, ignore_case),
+            (None, None) => true,
+            _ => false,
+        };
+        if !part_eq(&self.user, &other.user, false)
+            || !part_eq(&self.password, &other.password, false)
             || self.host != other.host
             || self.port != other.port
         {
             return false;
         }
-        let value_eq = |a: &Option<Bytes>, b: &Option<Bytes>| match (a, b) {
-            (Some(a), Some(b)) => percent_decode(a).eq_ignore_ascii_case(&percent_decode(b)),
-            (None, None) => true,
-            _ => false,
-        };
         for name in ["user", "ttl", "method", "maddr", "transport"] {
             match (self.params.get(name), other.params.get(name)) {
                 (None, None) => {}
-                (Some(a), Some(b)) if value_eq(&a.value, &b.value) => {}
+                (Some(a), Some(b)) if part_eq(&a.value, &b.value, true) => {}
                 _ => return false,
             }
         }
         for p in self.params.iter() {
-            let name = String::from_utf8_lossy(&p.name);
-            if let Some(q) = other.params.get(&name) {
-                if !value_eq(&p.value, &q.value) {
+            if let Some(q) = other.params.find(&p.name) {
+                if !part_eq(&p.value, &q.value, true) {
                     return false;
                 }
             }
@@ -661,7 +656,7 @@ mod tests {
         assert_eq!(u.password(), Some(&b("secret")));
         assert_eq!(u.host(), Some(&Host::Domain(b("atlanta.example.com"))));
         assert_eq!(u.port(), Some(5070));
-        assert_eq!(u.transport(), Some(&b("TCP")));
+        assert_eq!(u.transport(), Some(b("TCP")));
         assert!(u.is_loose_route());
         assert_eq!(u.headers(), Some(&b("subject=x&h=y")));
         assert_eq!(
@@ -840,6 +835,73 @@ mod tests {
         assert!(!uri("sip:carol@chicago.com;security=on")
             .equivalent(&uri("sip:carol@chicago.com;security=off")));
         assert!(!uri("sip:alice@atlanta.com").equivalent(&uri("sips:alice@atlanta.com")));
+    }
+
+    #[test]
+    fn escaped_params_are_found_and_compared_unescaped() {
+        // RFC 4475 3.1.1.3 (esc01): escaped parameter names and values.
+        let u = uri("sip:o%73kar@198.51.100.23;%74ransport=%75dp;x-k%65y=v%61l%25%34%31");
+        assert_eq!(u.transport(), Some(b("udp")));
+        assert!(u.params().contains("transport"));
+        assert!(u.params().contains("TRANSPORT"));
+        assert!(u.params().contains("%74ransport"));
+        assert!(u.params().contains("x-key"));
+        // Raw values stay as received; `unescaped` resolves them once.
+        assert_eq!(u.params().value("transport"), Some(&b("%75dp")));
+        assert_eq!(u.params().unescaped("x-key"), Some(b("val%41")));
+        // Printing and forwarding keep the escapes.
+        assert_eq!(
+            u.to_string(),
+            "sip:o%73kar@198.51.100.23;%74ransport=%75dp;x-k%65y=v%61l%25%34%31"
+        );
+
+        let plain = uri("sip:oskar@198.51.100.23;transport=udp;x-key=val%2541");
+        assert!(u.equivalent(&plain));
+        assert!(plain.equivalent(&u));
+        assert!(u.equivalent(&uri("sip:oskar@198.51.100.23;TRANSPORT=UDP;X-Key=VAL%2541")));
+        // Unescaped once: `%25%34%31` is `%41`, not `A`.
+        assert!(!u.equivalent(&uri("sip:oskar@198.51.100.23;transport=udp;x-key=valA")));
+        // transport must match when either side has it, escaped or not.
+        assert!(!u.equivalent(&uri("sip:oskar@198.51.100.23;x-key=val%2541")));
+        assert!(!u.equivalent(&uri("sip:oskar@198.51.100.23;transport=tcp")));
+        assert!(!uri("sip:a@h;%74ransport=%74cp").equivalent(&uri("sip:a@h;transport=udp")));
+        assert!(uri("sip:a@h;%6Daddr=h%32").equivalent(&uri("sip:a@h;maddr=h2")));
+        // Other parameters count only when both have them, matched by unescaped name.
+        assert!(uri("sip:a@h;x%2Dy=1").equivalent(&uri("sip:a@h;x-y=1;z=2")));
+        assert!(!uri("sip:a@h;x%2Dy=1").equivalent(&uri("sip:a@h;x-y=2")));
+    }
+
+    #[test]
+    fn escaped_reserved_characters_are_not_their_literal() {
+        // RFC 3261 19.1.4: only non-reserved characters equal their escapes.
+        assert!(uri("sip:%61lice@h").equivalent(&uri("sip:alice@h")));
+        assert!(
+            !uri("sip:%41lice@h").equivalent(&uri("sip:alice@h")),
+            "user is case-sensitive"
+        );
+        assert!(!uri("sip:a%3Bb@h").equivalent(&uri("sip:a;b@h")));
+        assert!(uri("sip:a%3Bb@h").equivalent(&uri("sip:a%3bb@h")));
+        assert!(!uri("sip:a@h;x=1%2F2").equivalent(&uri("sip:a@h;x=1/2")));
+        assert!(!uri("sip:a:p%40ss@h").equivalent(&uri("sip:a:p%2540ss@h")));
+        assert!(uri("sip:a:p%61ss@h").equivalent(&uri("sip:a:pass@h")));
+    }
+
+    #[test]
+    fn editing_escaped_params() {
+        let u = uri("sip:a@h;%74ransport=%75dp;lr");
+        // with_param replaces the escaped occurrence instead of adding a second one.
+        let t = u.with_param("transport", Some("tcp"));
+        assert_eq!(t.raw(), &b("sip:a@h;%74ransport=tcp;lr"));
+        assert_eq!(t.transport(), Some(b("tcp")));
+        assert_eq!(t.params().len(), 2);
+        assert_eq!(uri(&t.to_string()), t);
+        let mut p = u.params().clone();
+        assert!(p.remove("TRANSPORT"));
+        assert!(!p.contains("transport"));
+        assert!(u.without_params().params().is_empty());
+        // A built URI's parameters are URI parameters too.
+        let built = Uri::sip(Some("a"), Host::Domain(b("h")), None).with_param("%6Cr", None);
+        assert!(built.is_loose_route());
     }
 
     #[test]

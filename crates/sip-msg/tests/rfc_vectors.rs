@@ -1,4 +1,8 @@
-//! RFC 4475 (torture tests) and RFC 5118 (IPv6 torture tests) messages, byte for byte.
+//! RFC 4475 (torture tests) and RFC 5118 (IPv6 torture tests) cases, byte for byte.
+//!
+//! The messages in `tests/vectors/` are our own, one per RFC case, written by
+//! `tests/vectors/generate.py`; each builder's docstring says what the message tortures and
+//! what a parser must find in it ("Expect:"), which is what the tests below check.
 //!
 //! `OUTCOMES` below is our decision for every file: accepted (and its typed views work),
 //! accepted by `parse` but refused by a typed accessor, or rejected by `parse` with a given
@@ -12,7 +16,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use sip_msg::{
     frame_stream, parse, Contacts, ErrorKind, HeaderName, Host, Message, Method, RportParam,
-    Scheme, Transport, DEFAULT_MAX_MESSAGE_SIZE,
+    Scheme, Transport, Uri, DEFAULT_MAX_MESSAGE_SIZE,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,9 +96,8 @@ fn outcomes() -> Vec<(&'static str, Outcome)> {
         ("rfc4475/regbadct.dat", AcceptBadContact),
         // Judgement (valid-lenient): spaces inside <> are refused, so To is bad.
         ("rfc4475/badaspec.dat", reject(bad(HeaderName::To), true)),
-        // Judgement (valid-lenient): no quote inference; From comes first and is bad. The
-        // archive's bytes lack the final empty line, which `parse` tolerates for a datagram,
-        // so the rejection is for the display name, not for framing.
+        // Judgement (valid-lenient): no quote inference; From comes first and is bad (`,`
+        // in an unquoted display name).
         ("rfc4475/baddn.dat", reject(bad(HeaderName::From), true)),
         // 505, with the Via (SIP/7.0/UDP) readable to send it back.
         (
@@ -129,10 +132,10 @@ fn outcomes() -> Vec<(&'static str, Outcome)> {
         ("rfc4475/bext01.dat", Accept),
         ("rfc4475/invut.dat", Accept),
         ("rfc4475/regaut01.dat", Accept),
-        // The first duplicate in header order is the second CSeq.
+        // The first duplicate in header order is the second Call-ID (compact `i:`).
         (
             "rfc4475/multi01.dat",
-            reject(ErrorKind::DuplicateHeader(HeaderName::CSeq), true),
+            reject(ErrorKind::DuplicateHeader(HeaderName::CallId), true),
         ),
         (
             "rfc4475/mcl01.dat",
@@ -145,9 +148,6 @@ fn outcomes() -> Vec<(&'static str, Outcome)> {
         ("rfc4475/regescrt.dat", Accept),
         ("rfc4475/sdp01.dat", Accept),
         ("rfc4475/inv2543.dat", Accept),
-        // The archive's extra `test.dat` (no section refers to it): a request line without
-        // a version. Only checked while the file is present.
-        ("rfc4475/test.dat", reject(ErrorKind::BadRequestLine, true)),
         // RFC 5118.
         ("rfc5118/ipv6-good.dat", Accept),
         (
@@ -162,13 +162,11 @@ fn outcomes() -> Vec<(&'static str, Outcome)> {
         ("rfc5118/mult-ip-in-header.dat", Accept),
         ("rfc5118/mult-ip-in-sdp.dat", Accept),
         ("rfc5118/ipv4-mapped-ipv6.dat", Accept),
-        // Tolerated as RFC 5118 4.10 asks: `2001:db8:::192.0.2.1` reads as `::`.
+        // Tolerated as RFC 5118 4.10 asks: `2001:db8:5b:::198.51.100.40` reads as `::`.
         ("rfc5118/ipv6-bug-abnf-3-colons.dat", Accept),
         ("rfc5118/ipv6-correct-abnf-2-colons.dat", Accept),
     ]
 }
-
-const OPTIONAL: &[&str] = &["rfc4475/test.dat"];
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
@@ -244,10 +242,7 @@ fn check_round_trip(file: &str, m: &Message) {
 fn every_vector_has_the_expected_outcome() {
     let mut checked = 0;
     for (file, outcome) in outcomes() {
-        let Some(data) = load(file) else {
-            assert!(OPTIONAL.contains(&file), "{file} missing");
-            continue;
-        };
+        let data = load(file).unwrap_or_else(|| panic!("{file} missing"));
         checked += 1;
         match (parse(data), &outcome) {
             (Ok(m), Accept) => {
@@ -365,187 +360,278 @@ fn nothing_panics_on_truncated_or_framed_vectors() {
     }
 }
 
+/// The offer every `invite_to_mira`-style message carries (generate.py `OSKAR_SDP`).
+const OSKAR_SDP: &[u8] = b"v=0\r\no=oskar 3141 3141 IN IP4 198.51.100.23\r\ns=call\r\n\
+c=IN IP4 198.51.100.23\r\nt=0 0\r\nm=audio 40100 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+fn domain(d: &'static str) -> Host {
+    Host::Domain(Bytes::from_static(d.as_bytes()))
+}
+
+fn v4(a: &str) -> Host {
+    Host::V4(a.parse().expect("v4"))
+}
+
+fn v6(a: &str) -> Host {
+    Host::V6(a.parse().expect("v6"))
+}
+
+fn uri(s: &'static str) -> Uri {
+    Uri::parse(Bytes::from_static(s.as_bytes())).expect("valid URI")
+}
+
 #[test]
 fn wsinv_whitespace_folding_and_compact_forms() {
     let r = request("rfc4475/wsinv.dat");
     assert_eq!(r.method, Method::Invite);
-    assert!(r.uri.params().contains("unknownparam"));
+    assert!(r.uri.params().contains("xflag"));
+    assert_eq!(
+        r.uri.params().value("x-trunk").map(|v| &v[..]),
+        Some(&b"west"[..])
+    );
     let h = &r.headers;
+    assert_eq!(
+        h.call_id().expect("valid").as_ref(),
+        b"wsinv.b81f07@203.0.113.50"
+    );
     let vias = h.vias().expect("valid");
     assert_eq!(vias.len(), 3);
-    assert_eq!(vias[0].branch().map(|b| &b[..]), Some(&b"390skdjuw"[..]));
-    assert_eq!(vias[1].transport, Transport::Tcp);
-    assert_eq!(
-        vias[1].host,
-        Host::Domain(Bytes::from_static(b"spindle.example.com"))
-    );
-    assert_eq!(vias[2].branch().map(|b| &b[..]), Some(&b"z9hG4bK30239"[..]));
+    assert_eq!(vias[0].host, domain("edge.switchboard.test"));
+    assert_eq!(vias[0].transport, Transport::Udp);
+    assert_eq!(vias[0].branch().map(|b| &b[..]), Some(&b"z9hG4bK.ws1"[..]));
+    assert_eq!(vias[0].rport(), RportParam::Empty);
+    assert_eq!(vias[1].transport, Transport::Tls);
+    assert_eq!(vias[1].host, domain("sbc.carrier.example"));
+    assert_eq!(vias[1].port, Some(5061));
+    assert_eq!(vias[2].transport, Transport::Udp);
+    assert_eq!(vias[2].host, v4("198.51.100.23"));
+    assert_eq!(vias[2].branch().map(|b| &b[..]), Some(&b"z9hG4bKws3"[..]));
+    assert_eq!(vias[2].received(), "198.51.100.23".parse().ok());
     let from = h.from().expect("valid");
-    assert_eq!(from.display.as_deref(), Some(&br#"J Rosenberg \""#[..]));
-    assert_eq!(from.tag().map(|t| &t[..]), Some(&b"98asjd8"[..]));
+    assert_eq!(from.display.as_deref(), Some(&br"Oskar N. \"[..]));
+    assert_eq!(from.tag().map(|t| &t[..]), Some(&b"a81z"[..]));
     assert_eq!(
         h.to().expect("valid").tag().map(|t| &t[..]),
-        Some(&b"1918181833n"[..])
+        Some(&b"w5-k2"[..])
     );
-    assert_eq!(h.max_forwards().expect("valid"), Some(68));
+    assert_eq!(h.max_forwards().expect("valid"), Some(69));
     let cseq = h.cseq().expect("valid");
-    assert_eq!((cseq.seq, cseq.method), (9, Method::Invite));
+    assert_eq!((cseq.seq, cseq.method), (42, Method::Invite));
     assert_eq!(h.get(&HeaderName::Subject).map(|v| v.len()), Some(0));
     assert_eq!(
-        h.get(&HeaderName::from("newfangledheader")).map(|v| &v[..]),
-        Some(&b"newfangled value continued newfangled value"[..])
+        h.get(&HeaderName::from("X-Sb-Folded")).map(|v| &v[..]),
+        Some(&b"first part second part"[..])
     );
     assert_eq!(
-        h.get(&HeaderName::from("UnknownHeaderWithUnusualValue"))
+        h.get(&HeaderName::from("x-sb-odd-separators"))
             .map(|v| &v[..]),
-        Some(&b";;,,;;,;"[..])
+        Some(&b",;,;;,,;="[..])
     );
     let Contacts::List(contacts) = h.contacts().expect("valid") else {
         panic!("list")
     };
     assert_eq!(contacts.len(), 1);
-    assert_eq!(
-        contacts[0].display.as_deref(),
-        Some(&br#"Quoted string """#[..])
-    );
-    assert_eq!(
-        contacts[0].params.value("newparam").map(|v| &v[..]),
-        Some(&b"newvalue"[..])
-    );
-    assert_eq!(contacts[0].q().expect("valid").map(|q| q.0), Some(330));
+    assert_eq!(contacts[0].display.as_deref(), Some(&br#"Desk "A" \""#[..]));
+    assert_eq!(contacts[0].expires().expect("valid"), Some(300));
+    assert!(contacts[0].params.contains("x-flag"));
+    assert_eq!(contacts[0].params.value("x-flag"), None);
+    assert_eq!(contacts[0].q().expect("valid").map(|q| q.0), Some(500));
     assert_eq!(h.routes().expect("valid").len(), 1);
-    assert_eq!(r.body.len(), 150);
+    assert_eq!(&r.body[..], OSKAR_SDP);
 }
 
 #[test]
 fn intmeth_and_escapes() {
     let r = request("rfc4475/intmeth.dat");
-    assert_eq!(
-        r.method.as_str(),
-        "!interesting-Method0123456789_*+`.%indeed'~"
-    );
+    assert_eq!(r.method.as_str(), "Ping.%41-!*_+`'~Ext9");
+    let cseq = r.headers.cseq().expect("valid");
+    assert_eq!((cseq.seq, cseq.method), (2147483647, r.method.clone()));
     assert_eq!(
         r.uri.user().map(|u| &u[..]),
-        Some(&b"1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"[..])
+        Some(&b".-_~!*'()&=+$,;?/x%41"[..])
     );
     let to = r.headers.to().expect("valid");
     assert_eq!(
         to.display.as_deref(),
-        Some(&b"BEL:\x07 NUL:\x00 DEL:\x7f"[..])
+        Some(&b"ctl:\x00 esc:\x1b del:\x7f tab:\t"[..])
     );
     let from = r.headers.from().expect("valid");
     assert_eq!(
         from.display.as_deref(),
-        Some(&b"token1~` token2'+_ token3*%!.-"[..])
+        Some(&b"Mr.~Odd `quote' x%41*!+_-"[..])
     );
+    assert_eq!(from.tag().map(|t| &t[..]), Some(&b"`%!*_+-.'~9"[..]));
     assert_eq!(
         from.params
-            .unquoted("fromParam''~+*_!.-%")
+            .unquoted("x~!*+_.'-%Param")
             .map(|v| String::from_utf8_lossy(&v).into_owned()),
-        Some("\u{440}\u{430}\u{431}\u{43e}\u{442}\u{430}\u{44e}\u{449}\u{438}\u{439}".to_owned())
+        Some("v\u{e4}xel\u{2013}\u{3ba}\u{3ad}\u{3bd}\u{3c4}\u{3c1}\u{3bf}".to_owned())
     );
     assert_eq!(
         r.headers.call_id().expect("valid").as_ref(),
-        b"intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{"
+        b"w0rd%zz-.!*_+`'~()<>:\\\"/[]?{}@x.(y)<z>:\\\"/[]?{}"
     );
     assert_eq!(r.headers.max_forwards().expect("valid"), Some(255));
 
     let r = request("rfc4475/esc01.dat");
     assert_eq!(
         r.uri.user_unescaped().as_deref(),
-        Some(&b"sips:user@example.com"[..])
+        Some(&b"night@desk:7 %ops"[..])
     );
+    let to = r.headers.to().expect("valid").uri;
+    assert_eq!(to.user_unescaped().as_deref(), Some(&b"mira"[..]));
+    assert!(to.equivalent(&uri("sip:mira@switchboard.test")));
     assert_eq!(
         r.headers
-            .to()
+            .from()
             .expect("valid")
             .uri
             .user_unescaped()
             .as_deref(),
-        Some(&b"user"[..])
+        Some(&b"Oskar Nilsen!"[..])
     );
+    assert_eq!(
+        r.headers.call_id().expect("valid").as_ref(),
+        b"esc01-77c1@198.51.100.23"
+    );
+    let Contacts::List(c) = r.headers.contacts().expect("valid") else {
+        panic!("list")
+    };
+    assert_eq!(c.len(), 1);
+    let contact = &c[0].uri;
+    assert_eq!(contact.user_unescaped().as_deref(), Some(&b"oskar"[..]));
+    assert_eq!(contact.transport().as_deref(), Some(&b"udp"[..]));
+    assert_eq!(
+        contact.params().unescaped("x-key").as_deref(),
+        Some(&b"val%41"[..]),
+        "unescaped once"
+    );
+    assert!(contact.equivalent(&uri("sip:oskar@198.51.100.23;transport=udp;x-key=val%2541")));
+    assert!(!contact.equivalent(&uri("sip:oskar@198.51.100.23;transport=udp;x-key=valA")));
 
     let r = request("rfc4475/escnull.dat");
+    for aor in [
+        r.headers.to().expect("valid"),
+        r.headers.from().expect("valid"),
+    ] {
+        assert_eq!(
+            aor.uri.user_unescaped().as_deref(),
+            Some(&b"line\0backup"[..])
+        );
+    }
+    assert_eq!(r.headers.expires().expect("valid"), Some(600));
     let Contacts::List(c) = r.headers.contacts().expect("valid") else {
         panic!("list")
     };
     let users: Vec<_> = c.iter().filter_map(|c| c.uri.user_unescaped()).collect();
     assert_eq!(
         users,
-        [Bytes::from_static(b"\0"), Bytes::from_static(b"\0\0")]
+        [
+            Bytes::from_static(b"line\0"),
+            Bytes::from_static(b"line\0\0")
+        ]
     );
+    assert!(!c[0].uri.equivalent(&c[1].uri));
 
     let r = request("rfc4475/esc02.dat");
-    assert_eq!(r.method, Method::Other(Bytes::from_static(b"RE%47IST%45R")));
+    assert_eq!(r.method, Method::Other(Bytes::from_static(b"NOT%49FY")));
+    let cseq = r.headers.cseq().expect("valid");
+    assert_eq!((cseq.seq, cseq.method), (5, r.method.clone()));
     let Contacts::List(c) = r.headers.contacts().expect("valid") else {
         panic!("list")
     };
-    assert_eq!(c.len(), 2, "C%6Fntact is another header");
-    assert!(r.headers.contains(&HeaderName::from("C%6Fntact")));
+    assert_eq!(c.len(), 2, "Co%6Etact is another header");
+    assert!(r.headers.contains(&HeaderName::from("Co%6Etact")));
+    assert_eq!(
+        r.headers.call_id().expect("valid").as_ref(),
+        b"esc02-%41%zz%-9911@carrier.example"
+    );
 
     let r = request("rfc4475/semiuri.dat");
     assert_eq!(
         r.uri.user().map(|u| &u[..]),
-        Some(&b"user;par=u%40example.net"[..])
+        Some(&b"desk;line=2%40floor3"[..])
     );
-    assert!(r.uri.params().is_empty());
+    assert_eq!(r.uri.host(), Some(&domain("switchboard.test")));
+    assert_eq!(r.uri.params().len(), 1);
+    assert_eq!(r.uri.transport().as_deref(), Some(&b"udp"[..]));
     let accept = r.headers.get(&HeaderName::Accept).expect("present");
     assert_eq!(sip_msg::split_list(accept).len(), 6);
 
     let r = request("rfc4475/lwsdisp.dat");
+    let from = r.headers.from().expect("valid");
+    assert_eq!(from.display.as_deref(), Some(&b"Oskar"[..]));
+    assert_eq!(from.tag().map(|t| &t[..]), Some(&b"nolws"[..]));
     assert_eq!(
-        r.headers.from().expect("valid").display.as_deref(),
-        Some(&b"caller"[..])
+        r.headers.to().expect("valid").display.as_deref(),
+        Some(&b"Mira"[..])
     );
 }
 
 #[test]
 fn long_values_transports_and_bodies() {
     let r = request("rfc4475/longreq.dat");
-    assert_eq!(r.headers.vias().expect("valid").len(), 34);
-    assert_eq!(r.headers.to().expect("valid").uri.port(), Some(6000));
+    let vias = r.headers.vias().expect("valid");
+    assert_eq!(vias.len(), 40);
+    assert_eq!(vias[0].host, domain("edge.switchboard.test"));
+    assert_eq!(
+        vias.last().map(|v| (&v.host, v.port)),
+        Some((&v4("198.51.100.23"), Some(5062)))
+    );
+    assert_eq!(r.headers.to().expect("valid").uri.port(), Some(5080));
+    let call_id = r.headers.call_id().expect("valid");
+    assert!(call_id.starts_with(b"longreq-"));
+    assert_eq!(call_id.len(), 420);
+    assert_eq!(&r.body[..], OSKAR_SDP);
 
     let r = request("rfc4475/dblreq.dat");
     assert_eq!(r.method, Method::Register);
+    let cseq = r.headers.cseq().expect("valid");
+    assert_eq!((cseq.seq, cseq.method), (21, Method::Register));
+    assert_eq!(
+        r.headers.call_id().expect("valid").as_ref(),
+        b"dblreq-31aa@198.51.100.23"
+    );
     assert!(r.body.is_empty(), "the trailing INVITE is ignored");
 
     let r = request("rfc4475/transports.dat");
-    let t: Vec<_> = r
-        .headers
-        .vias()
-        .expect("valid")
-        .into_iter()
-        .map(|v| v.transport)
-        .collect();
+    let vias = r.headers.vias().expect("valid");
+    let t: Vec<_> = vias.iter().map(|v| v.transport.clone()).collect();
     assert_eq!(
         t,
         [
             Transport::Udp,
             Transport::Sctp,
-            Transport::Tls,
-            Transport::Other(Bytes::from_static(b"UNKNOWN")),
+            Transport::Other(Bytes::from_static(b"TLS-SCTP")),
+            Transport::Wss,
+            Transport::Other(Bytes::from_static(b"X-PIGEON")),
             Transport::Tcp
         ]
     );
+    assert_eq!(vias[4].host, domain("coop.carrier.example"));
 
     let r = request("rfc4475/mpart01.dat");
-    assert_eq!(r.body.len(), 553);
+    assert_eq!(r.body.len(), 585);
+    assert_eq!(r.headers.content_length().expect("valid"), Some(585));
     assert!(r
         .headers
         .content_type()
         .expect("valid")
         .expect("present")
         .is("multipart", "mixed"));
-    assert_eq!(
-        r.headers.top_via().expect("valid").rport(),
-        RportParam::Empty
-    );
+    let top = r.headers.top_via().expect("valid");
+    assert_eq!((&top.host, top.port), (&v4("198.51.100.23"), Some(5062)));
+    assert_eq!(top.rport(), RportParam::Empty);
 
     let r = request("rfc4475/inv2543.dat");
-    assert!(r.headers.top_via().expect("valid").branch().is_none());
+    let top = r.headers.top_via().expect("valid");
+    assert_eq!((&top.host, top.port), (&domain("gw7.pbx.test"), None));
+    assert!(top.branch().is_none());
     assert!(r.headers.from().expect("valid").tag().is_none());
-    assert!(
-        !r.body.is_empty(),
+    assert_eq!(
+        &r.body[..],
+        b"v=0\r\no=pbx 42 42 IN IP4 198.51.100.77\r\ns=call\r\nc=IN IP4 198.51.100.77\r\n\
+t=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
         "no Content-Length: the rest of the datagram"
     );
 
@@ -553,13 +639,14 @@ fn long_values_transports_and_bodies() {
         panic!("response")
     };
     assert_eq!(r.status, 200);
-    assert!(std::str::from_utf8(&r.reason)
-        .expect("UTF-8")
-        .starts_with("= 2**3 * 5**2 "));
+    assert_eq!(
+        std::str::from_utf8(&r.reason).expect("UTF-8"),
+        "OK: 6*7=42; (yes!) ~ a+b $ & ? @ /x, 100%25 v\u{e4}xel \u{2211} \u{260e}\tfine"
+    );
     let Message::Response(r) = message("rfc4475/noreason.dat") else {
         panic!("response")
     };
-    assert_eq!((r.status, r.reason.len()), (100, 0));
+    assert_eq!((r.status, r.reason.len()), (180, 0));
 
     let r = request("rfc4475/zeromf.dat");
     assert_eq!(r.headers.max_forwards().expect("valid"), Some(0));
@@ -569,28 +656,32 @@ fn long_values_transports_and_bodies() {
     };
     assert_eq!(
         c[0].uri.headers().map(|h| &h[..]),
-        Some(&b"Route=%3Csip:sip.example.com%3E"[..])
+        Some(&b"Route=%3Csip:relay.carrier.example%3Blr%3E"[..])
     );
     let r = request("rfc4475/cparam01.dat");
     let Contacts::List(c) = r.headers.contacts().expect("valid") else {
         panic!("list")
     };
-    assert!(c[0].params.contains("unknownparam") && c[0].uri.params().is_empty());
+    assert!(c[0].params.contains("x-sb-line") && c[0].uri.params().is_empty());
+    assert_eq!(c[0].expires().expect("valid"), Some(600));
     let r = request("rfc4475/cparam02.dat");
     let Contacts::List(c) = r.headers.contacts().expect("valid") else {
         panic!("list")
     };
-    assert!(c[0].uri.params().contains("unknownparam") && c[0].params.is_empty());
+    assert!(c[0].uri.params().contains("x-sb-line") && c[0].params.is_empty());
 }
 
 #[test]
 fn schemes_the_server_must_refuse_itself() {
     let r = request("rfc4475/unkscm.dat");
-    assert!(matches!(r.uri.scheme(), Scheme::Other(_)));
+    assert_eq!(
+        r.uri.scheme(),
+        &Scheme::Other(Bytes::from_static(b"zz+carrier.pigeon-2"))
+    );
     let r = request("rfc4475/novelsc.dat");
     assert_eq!(
         r.uri.scheme(),
-        &Scheme::Other(Bytes::from_static(b"soap.beep"))
+        &Scheme::Other(Bytes::from_static(b"xmlrpc.beep"))
     );
     let r = request("rfc4475/unksm2.dat");
     assert!(matches!(
@@ -607,7 +698,7 @@ fn schemes_the_server_must_refuse_itself() {
 fn scalar02_every_scalar_is_refused() {
     let e = parse(load("rfc4475/scalar02.dat").expect("present")).expect_err("bad CSeq");
     let p = e.into_partial_request().expect("partial");
-    assert!(p.headers.max_forwards().is_err(), "300 > 255");
+    assert!(p.headers.max_forwards().is_err(), "256 > 255");
     assert!(p.headers.expires().is_err());
     let Contacts::List(c) = p.headers.contacts().expect("syntax is fine") else {
         panic!("list")
@@ -627,48 +718,43 @@ fn badvers_can_be_answered_with_505() {
         .response(505, "Version Not Supported")
         .expect("answerable");
     let out = resp.to_bytes();
-    assert!(out.starts_with(b"SIP/2.0 505 Version Not Supported\r\nVia: SIP/7.0/UDP c.example.com"));
+    assert!(out
+        .starts_with(b"SIP/2.0 505 Version Not Supported\r\nVia: SIP/7.0/UDP 198.51.100.23:5062"));
 }
 
 #[test]
 fn rfc5118_ipv6() {
     let r = request("rfc5118/ipv6-good.dat");
-    assert_eq!(
-        r.uri.host(),
-        Some(&Host::V6("2001:db8::10".parse().expect("v6")))
-    );
+    assert_eq!(r.uri.host(), Some(&v6("2001:db8:5b::1")));
     let r = request("rfc5118/port-ambiguous.dat");
-    assert_eq!(
-        r.uri.host(),
-        Some(&Host::V6("2001:db8::10:5070".parse().expect("v6")))
-    );
+    assert_eq!(r.uri.host(), Some(&v6("2001:db8:5b::1:5080")));
     assert_eq!(r.uri.port(), None);
     let r = request("rfc5118/port-unambiguous.dat");
-    assert_eq!(r.uri.port(), Some(5070));
-    let received = "2001:db8::9:255".parse().ok();
+    assert_eq!(r.uri.port(), Some(5080));
+    let received = "2001:db8:5b:17::ff".parse().ok();
     for f in [
         "rfc5118/via-received-param-with-delim.dat",
         "rfc5118/via-received-param-no-delim.dat",
     ] {
         let v = request(f).headers.top_via().expect("valid");
         assert_eq!(v.received(), received, "{f}");
-        assert_eq!(v.host, Host::V6("2001:db8::9:1".parse().expect("v6")));
+        assert_eq!(v.host, v6("2001:db8:5b:17::a"));
     }
     let r = request("rfc5118/mult-ip-in-header.dat");
     let vias = r.headers.vias().expect("valid");
-    assert_eq!(vias[0].port, Some(6050));
-    assert_eq!(vias[2].received(), "192.0.2.200".parse().ok());
+    assert_eq!(vias[0].port, Some(6060));
+    assert_eq!(vias[2].received(), "203.0.113.77".parse().ok());
     let r = request("rfc5118/ipv4-mapped-ipv6.dat");
     assert_eq!(
         r.headers.top_via().expect("valid").host,
-        Host::V6("::ffff:192.0.2.10".parse().expect("v6"))
+        v6("::ffff:198.51.100.23")
     );
     let three = request("rfc5118/ipv6-bug-abnf-3-colons.dat");
     let two = request("rfc5118/ipv6-correct-abnf-2-colons.dat");
     assert_eq!(three.uri.host(), two.uri.host());
     assert_eq!(
         three.uri.raw().as_ref(),
-        b"sip:user@[2001:db8:::192.0.2.1]",
+        b"sip:mira@[2001:db8:5b:::198.51.100.40]",
         "forwarded as received"
     );
 }

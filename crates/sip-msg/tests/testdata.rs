@@ -44,10 +44,7 @@ fn invite_900_parses_and_prints_back_identically() {
     let Contacts::List(contacts) = h.contacts().expect("Contact") else {
         panic!("list")
     };
-    assert_eq!(
-        contacts[0].uri.transport().map(|t| &t[..]),
-        Some(&b"udp"[..])
-    );
+    assert_eq!(contacts[0].uri.transport().as_deref(), Some(&b"udp"[..]));
     assert_eq!(h.tokens(&HeaderName::Allow).len(), 10);
     assert_eq!(h.tokens(&HeaderName::Supported).len(), 3);
     assert!(h
