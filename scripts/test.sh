@@ -11,4 +11,14 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== cargo build (daemon)"
 cargo build --locked -p daemon
 echo "== cargo test"
-cargo test --locked --workspace --all-targets
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --locked --workspace --all-targets 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run, summed over every test binary.
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+echo "tests: $passed passed, $failed failed"
+exit "$status"

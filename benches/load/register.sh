@@ -13,13 +13,15 @@
 # last good and the first bad rate. A step is good when every call succeeded:
 # 0 failed calls, 0 unexpected messages, every call created, and sipp reached
 # at least 95% of the asked rate. For each step it also records the response
-# time of the whole registration (first REGISTER to 200: avg/p50/p95/p99) and
-# the CPU used by sipp and by the server: on a 2-core machine sipp (one
-# thread) can be the bottleneck, and the CPU columns tell which one was.
+# time of the whole registration (first REGISTER to 200: mean/p50/p95/p99) and
+# the CPU used by sipp, by the server, by everything else, and left idle: on a
+# 2-core machine sipp (one thread) or the machine itself can be the
+# bottleneck, and the CPU columns tell which one was.
 #
 # Targets (all on loopback):
 #   kamailio     Kamailio as registrar (kamailio-registrar.cfg: usrloc in
-#                memory, auth_db on db_text built from the same CSV) on 127.0.0.1:5070
+#                memory, passwords from a db_text table built from the same
+#                CSV, held in a hash table or queried by auth_db) on 127.0.0.1:5070
 #   switchboard  Switchboard (`switchboard run --config FILE`) on 127.0.0.1:5080,
 #                with switchboard-bench.toml plus [[users]] generated from the CSV
 #   both         kamailio then switchboard, and a summary with the ratio
@@ -218,6 +220,11 @@ tree_ticks() { # tree_ticks PID
 }
 HZ=$(getconf CLK_TCK)
 now() { date +%s.%N; }
+# whole-machine CPU ticks: "busy idle" (all cores; softirq, where loopback
+# packets are processed, counts as busy)
+machine_ticks() {
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat
+}
 
 # --------------------------------------------------------------- one step
 # run_sipp DIR PORT RATE CALLS → exit code of sipp; leaves stat.csv, *_rtt.csv, time.txt
@@ -266,10 +273,13 @@ step() {
     local calls=$((rate * STEP))
     local dir="$WORK/$name/r$rate"
     local t0 t1 s0 s1 rc=0
+    local m0 m1
     s0=$(tree_ticks "$SERVER_PID")
+    m0=$(machine_ticks)
     t0=$(now)
     run_sipp "$dir" "$port" "$rate" "$calls" || rc=$?
     t1=$(now)
+    m1=$(machine_ticks)
     s1=$(tree_ticks "$SERVER_PID")
     local st="$dir/stat.csv"
     local created ok failed unexp retrans achieved
@@ -283,6 +293,14 @@ step() {
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     sipp_cpu=$(awk -v w="$wall" '{ printf "%.0f", ($1 + $2) / w * 100 }' "$dir/time.txt" 2>/dev/null || echo "?")
     srv_cpu=$(awk -v a="$s0" -v b="$s1" -v hz="$HZ" -v w="$wall" 'BEGIN { printf "%.0f", (b - a) / hz / w * 100 }')
+    # idle: what nobody used; other: busy time that was neither sipp nor the
+    # server (kernel softirq for loopback, and anything else running here)
+    local idle other
+    read -r idle other < <(awk -v m0="$m0" -v m1="$m1" -v hz="$HZ" -v w="$wall" -v sp="$sipp_cpu" -v sv="$srv_cpu" 'BEGIN {
+        split(m0, a, " "); split(m1, b, " ")
+        busy = (b[1] - a[1]) / hz / w * 100; idle = (b[2] - a[2]) / hz / w * 100
+        other = busy - sp - sv; if (other < 0) other = 0
+        printf "%.0f %.0f\n", idle, other }')
     local avg p50 p95 p99 max
     read -r avg p50 p95 p99 max < <(percentiles "$dir")
     STEP_OK=0
@@ -295,18 +313,18 @@ step() {
         why="${why:+$why, }rate ${achieved:-0}/s"
     fi
     [ -z "$why" ] && STEP_OK=1
-    STEP_LINE=$(printf '%-11s %7s %9.0f %7s %6s %6s %7s %8s %5s %5s %5s %6s %6s%% %6s%%  %s' \
+    STEP_LINE=$(printf '%-11s %7s %9.0f %7s %6s %6s %7s %8s %5s %5s %5s %6s %6s%% %6s%% %6s%% %6s%%  %s' \
         "$name" "$rate" "${achieved:-0}" "${ok:-0}" "${failed:--}" "${unexp:--}" "${retrans:--}" \
-        "$avg" "$p50" "$p95" "$p99" "$max" "$sipp_cpu" "$srv_cpu" "${why:-ok}")
+        "$avg" "$p50" "$p95" "$p99" "$max" "$sipp_cpu" "$srv_cpu" "$other" "$idle" "${why:-ok}")
     echo "$STEP_LINE"
     echo "$STEP_LINE" >>"$WORK/$name.steps"
 }
 
-HEADER=$(printf '%-11s %7s %9s %7s %6s %6s %7s %8s %5s %5s %5s %6s %7s %7s  %s' \
-    target rate/s achieved/s ok failed unexp retrans avg_ms p50 p95 p99 max_ms sipp_cpu srv_cpu verdict)
+HEADER=$(printf '%-11s %7s %9s %7s %6s %6s %7s %8s %5s %5s %5s %6s %7s %7s %7s %7s  %s' \
+    target rate/s achieved/s ok failed unexp retrans avg_ms p50 p95 p99 max_ms sipp srv other idle verdict)
 
 # bench NAME PORT: warm-up, stepping, bisection; sets BEST[NAME] and BEST_LINE[NAME]
-declare -A BEST BEST_LINE
+declare -A BEST BEST_LINE CAPPED
 bench() {
     local name=$1 port=$2
     local best=0 best_line="" bad=""
@@ -352,7 +370,9 @@ bench() {
         done
     fi
     BEST[$name]=$best
-    BEST_LINE[$name]=${best_line:-"(no rate passed; the lowest was ${RATES%% *}/s)"}
+    BEST_LINE[$name]=${best_line:-"$name: no rate passed (the lowest tried was ${RATES%% *}/s)"}
+    [ -z "$bad" ] && [ "$best" != 0 ] && CAPPED[$name]=1
+    return 0
 }
 
 # ------------------------------------------------------------------- main
@@ -379,13 +399,22 @@ done
     echo "$HEADER"
     for t in "${TARGETS[@]}"; do echo "${BEST_LINE[$t]}"; done
     echo '```'
+    for t in "${TARGETS[@]}"; do
+        if [ -n "${CAPPED[$t]:-}" ]; then
+            echo "$t passed every rate tried: its limit is above ${BEST[$t]}/s (raise --rates)."
+        fi
+    done
     if [[ " ${TARGETS[*]} " == *" kamailio "* && " ${TARGETS[*]} " == *" switchboard "* ]]; then
         awk -v s="${BEST[switchboard]}" -v k="${BEST[kamailio]}" 'BEGIN {
             if (k > 0) printf "\nswitchboard/kamailio = %d/%d = %.2f\n", s, k, s / k
             else print "\nswitchboard/kamailio: kamailio passed no rate" }'
     fi
     echo
-    echo "sipp_cpu and srv_cpu: percent of one core over the step. sipp is one thread:"
-    echo "near 100% it is the bottleneck and the rate measures sipp, not the server."
+    echo "sipp, srv, other, idle: CPU over the step in percent of one core ($(nproc) cores ="
+    echo "$(($(nproc) * 100))%): sipp; the server's processes; everything else that was busy (kernel"
+    echo "softirq for loopback packets, other programs: a large 'other' means a noisy run);"
+    echo "idle. sipp is one thread: near 100% it is the bottleneck and the rate measures"
+    echo "sipp, not the server; near 0% idle the machine is the limit."
+    echo "Times: whole registration (REGISTER to 200, two round trips), sipp counts whole ms."
 } | tee "$WORK/summary.md"
 if [ -n "$OUT" ]; then cp "$WORK/summary.md" "$OUT"; fi

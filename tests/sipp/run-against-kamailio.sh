@@ -10,6 +10,7 @@
 #
 #   tests/sipp/run-against-kamailio.sh            # all cases
 #   KEEP=1 tests/sipp/run-against-kamailio.sh     # keep the work dir (logs)
+#   KAMAILIO_AUTH=db tests/sipp/run-against-kamailio.sh   # auth_db instead of the hash table
 #
 # Loopback only (127.0.0.1-3, ::1), every process bounded in time and stopped
 # on exit. Installs sip-tester and kamailio with apt-get when missing (root).
@@ -19,7 +20,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 CFG="$ROOT/benches/load/kamailio-registrar.cfg"
-PORT=${PORT:-5090}          # main registrar: min_expires 60, 10 auth failures → 403
+PORT=${PORT:-5170}          # main registrar: min_expires 60, 10 auth failures → 403
 LENIENT_PORT=$((PORT + 1))  # second registrar: min_expires 1, no practical rate limit
 
 need() { # need COMMAND PACKAGE
@@ -65,11 +66,17 @@ csv() { # csv NAME USER PASSWORD → path of a one-line injection file
 }
 
 # ---- the two registrars
+AUTH_DEFINES=()
+[ "${KAMAILIO_AUTH:-htable}" = db ] && AUTH_DEFINES=(-A WITH_AUTH_DB)
 start_kamailio() { # start_kamailio PORT NAME [-A DEFINE]...
     local port=$1 name=$2
     shift 2
+    if ss -lnu | grep -q "127.0.0.1:$port " || ss -lnt | grep -q "127.0.0.1:$port "; then
+        echo "error: 127.0.0.1:$port is already in use (PORT=N picks other ports)" >&2
+        exit 2
+    fi
     timeout 600 kamailio -f "$CFG" -DD -E -m 64 -M 8 -A WITH_TCP -A WITH_IPV6 \
-        -A "SB_PORT=$port" -A "SB_DB_URL=\"text://$WORK/db\"" "$@" \
+        -A "SB_PORT=$port" -A "SB_DB_URL=\"text://$WORK/db\"" "${AUTH_DEFINES[@]}" "$@" \
         >"$WORK/kamailio-$name.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 50); do
@@ -149,17 +156,17 @@ cases_for() { # cases_for TRANSPORT TAG PINNED_PORT_BASE [@v6]
     local v6=("$@")
     local u
 
-    run pass "$tag/options" options "$t" "$(csv x ok_$tag x)" "${v6[@]}"
+    run pass "$tag/options" options "$t" "$(csv x "ok_$tag" x)" "${v6[@]}"
     run pass "$tag/unknown_method" unknown_method "$t" "$WORK/x.csv" "${v6[@]}"
     run pass "$tag/bad_scheme" bad_scheme "$t" "$WORK/x.csv" "${v6[@]}"
     run pass "$tag/max_forwards_zero" max_forwards_zero "$t" "$WORK/x.csv" "${v6[@]}"
     run pass "$tag/malformed" malformed "$t" "$WORK/x.csv" "${v6[@]}"
 
     u=ok_$tag
-    run pass "$tag/register_ok" register_ok "$t" "$(csv ok "$u" "pw-$u")" @lport=$pin "${v6[@]}"
-    run pass "$tag/register_ok again, still 1 binding" register_ok "$t" "$WORK/ok.csv" @lport=$pin \
+    run pass "$tag/register_ok" register_ok "$t" "$(csv ok "$u" "pw-$u")" @lport="$pin" "${v6[@]}"
+    run pass "$tag/register_ok again, still 1 binding" register_ok "$t" "$WORK/ok.csv" @lport="$pin" \
         -set expected_count 1 "${v6[@]}"
-    run fail "$tag/register_ok again, 2 bindings expected" register_ok "$t" "$WORK/ok.csv" @lport=$pin \
+    run fail "$tag/register_ok again, 2 bindings expected" register_ok "$t" "$WORK/ok.csv" @lport="$pin" \
         -set expected_count 2 "${v6[@]}"
     run pass "$tag/register_ok from another port, 2 bindings" register_ok "$t" "$WORK/ok.csv" \
         -set expected_count 2 "${v6[@]}"
