@@ -16,6 +16,11 @@ domain = "127.0.0.1"
 tcp_max_connections = 4
 tcp_idle_timeout = "2s"
 
+# INVITEs are routed: a source no trunk allows gets 403 before any 404.
+[[trunks]]
+name = "local"
+from = ["127.0.0.1/32"]
+
 [[users]]
 id = "alice"
 name = "Alice Martin"

@@ -416,3 +416,90 @@ impl Ua {
         (challenge, answer)
     }
 }
+
+impl Ua {
+    /// A UDP UA on a chosen local port (a device whose Contact another process takes over).
+    pub fn udp_at(port: u16) -> Ua {
+        let socket = UdpSocket::bind(("127.0.0.1", port)).expect("bind");
+        let local = socket.local_addr().expect("local addr");
+        Ua {
+            udp: Some(socket),
+            tcp: None,
+            local,
+            cseq: 0,
+            call_id: format!("{}@test", random_token()),
+            from_tag: random_token(),
+            user: "test".into(),
+            tcp_buf: Vec::new(),
+        }
+    }
+}
+
+/// A sipp UAS scenario (an agent's phone) listening on its own port. Killed when dropped.
+pub struct SippServer {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl SippServer {
+    /// Registers `user` with `password` with the contact `127.0.0.1:port`, then starts sipp
+    /// with `scenario` (under tests/sipp) on that port, for at most `calls` calls.
+    pub fn agent(daemon: &Daemon, user: &str, password: &str, scenario: &str, calls: u32) -> Self {
+        let port = free_port();
+        {
+            let mut ua = Ua::udp_at(port);
+            ua.user = user.to_string();
+            let (_, answer) = ua.register(daemon.addr(), password);
+            assert_eq!(status_code(&answer), 200, "register {user}: {answer}");
+        }
+        let child = Command::new("sipp")
+            .arg("-sf")
+            .arg(sipp_dir().join(scenario))
+            .args(["-t", "u1", "-i", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                &calls.to_string(),
+                "-timeout",
+                "30s",
+                "-timeout_error",
+            ])
+            .args(["-nostdin", "-trace_err"])
+            .current_dir(tempfile::tempdir().expect("temp dir").keep())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sipp");
+        // sipp binds its port at start; give it the moment it needs before calls arrive.
+        std::thread::sleep(Duration::from_millis(300));
+        SippServer {
+            child: Some(child),
+            port,
+        }
+    }
+
+    /// Waits (bounded) for sipp to finish its calls; its output, or None if it had to be
+    /// killed.
+    pub fn wait(mut self, within: Duration) -> Option<Output> {
+        let mut child = self.child.take()?;
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return child.wait_with_output().ok();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+impl Drop for SippServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

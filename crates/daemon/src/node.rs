@@ -3,7 +3,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use engine::{Engine, Inbound, Transport};
 use tokio::signal::unix::{signal, SignalKind};
@@ -55,13 +55,16 @@ pub async fn run(cfg: config::Config, config_path: PathBuf) -> io::Result<()> {
                     break;
                 }
                 let now = Instant::now();
+                engine.set_wall_clock(now, SystemTime::now());
                 for inbound in batch.drain(..) {
                     engine.handle_inbound(inbound, now);
                 }
                 flush(&mut engine, &transports);
             }
             _ = sleep_until(wake) => {
-                engine.handle_timeout(Instant::now());
+                let now = Instant::now();
+                engine.set_wall_clock(now, SystemTime::now());
+                engine.handle_timeout(now);
                 flush(&mut engine, &transports);
             }
             _ = sigterm.recv(), if stop_at.is_none() => {

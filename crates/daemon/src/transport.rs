@@ -26,6 +26,10 @@ use tracing::{debug, info, warn};
 const TCP_WRITE_QUEUE: usize = 256;
 /// The largest UDP datagram we read; SIP over UDP must stay well below it.
 const UDP_MAX_DATAGRAM: usize = 65_535;
+/// Kernel buffer asked for each UDP socket. The default (about 200 KiB) holds some 300
+/// REGISTERs: a burst, or a moment where the node task is not scheduled, overflows it and the
+/// kernel drops requests the client then retransmits 500 ms later.
+const UDP_SOCKET_BUFFER: usize = 8 << 20;
 
 /// Counters that the transports bump and the node logs and exposes.
 #[derive(Default, Debug)]
@@ -104,11 +108,12 @@ pub async fn start(
     for l in listen {
         match l.transport {
             config::Transport::Udp => {
-                let socket = UdpSocket::bind(l.addr)
-                    .await
-                    .map_err(|e| bind_error(l, e))?;
+                let socket = bind_udp(l.addr).map_err(|e| bind_error(l, e))?;
                 let local = socket.local_addr()?;
-                info!(%local, "listening on UDP");
+                let buffer = socket2::SockRef::from(&socket)
+                    .recv_buffer_size()
+                    .unwrap_or(0);
+                info!(%local, receive_buffer = buffer, "listening on UDP");
                 udp.insert(local, Arc::new(socket));
             }
             config::Transport::Tcp => {
@@ -148,6 +153,56 @@ pub async fn start(
         tcp: tcp_conns,
         stats,
     })
+}
+
+/// A UDP socket with large kernel buffers; IPv6 sockets are IPv6-only so `[::]` and
+/// `0.0.0.0` can both be listened on.
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    grow_buffer(
+        &socket,
+        libc::SO_RCVBUFFORCE,
+        UDP_SOCKET_BUFFER,
+        Socket::set_recv_buffer_size,
+    );
+    grow_buffer(
+        &socket,
+        libc::SO_SNDBUFFORCE,
+        UDP_SOCKET_BUFFER,
+        Socket::set_send_buffer_size,
+    );
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Asks for `size` bytes of kernel buffer: past `net.core.[rw]mem_max` with the `*FORCE`
+/// option when we may (root, CAP_NET_ADMIN), else as much as the plain option gives.
+fn grow_buffer(
+    socket: &socket2::Socket,
+    force: libc::c_int,
+    size: usize,
+    plain: fn(&socket2::Socket, usize) -> io::Result<()>,
+) {
+    use std::os::fd::AsRawFd;
+    let value = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a valid open socket, an int option value of the size passed.
+    let forced = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            force,
+            std::ptr::addr_of!(value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    } == 0;
+    if !forced {
+        let _ = plain(socket, size);
+    }
 }
 
 fn bind_error(l: &config::Listen, e: io::Error) -> io::Error {

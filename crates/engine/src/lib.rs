@@ -16,17 +16,25 @@
 //!   schemes, `420` for unsupported `Require` options, `501` for unknown methods, `503` while
 //!   shutting down.
 
+mod calls;
 mod register;
 mod uas;
 mod wire;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
+pub use calls::{Phase, ENDED_CALLS_KEPT};
+pub use routing::{CallRecord, EndReason};
 pub use wire::Wire;
+
+/// How long a bridged call may go without any in-dialog request before both legs are probed
+/// with OPTIONS (see the `calls` module).
+pub const SESSION_EXPIRES: Duration = Duration::from_secs(30 * 60);
 
 /// How a message travelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,6 +102,15 @@ pub struct Stats {
     pub responses_sent: u64,
     pub registrations: u64,
     pub auth_failures: u64,
+    /// Inbound INVITEs that became calls.
+    pub calls_started: u64,
+    /// INVITEs refused at once (403, 404).
+    pub calls_refused: u64,
+    pub calls_answered: u64,
+    /// Calls that ended without an answer (480, voicemail not available, errors).
+    pub calls_failed: u64,
+    /// Calls the caller cancelled before an answer.
+    pub calls_cancelled: u64,
 }
 
 /// Static facts about this node that the request rules need.
@@ -105,21 +122,29 @@ pub struct NodeConfig {
     pub user_agent: String,
     /// Addresses we listen on, for loop detection.
     pub listen: Vec<SocketAddr>,
-    /// User ids and numbers that exist, so an INVITE to them can be told apart from one to
-    /// nobody (404) until call routing answers it.
-    pub known_targets: Vec<String>,
+    /// The UDP listen address agent legs are sent from (and our Contact on them).
+    pub udp_listen: Option<SocketAddr>,
+    /// The configuration calls are routed with; a call keeps the one it started with.
+    pub routing: Arc<config::Config>,
+    /// See [`SESSION_EXPIRES`].
+    pub session_expires: Duration,
     pub timers: sip_core::TimerConfig,
 }
 
 impl NodeConfig {
     pub fn from_config(cfg: &config::Config) -> NodeConfig {
-        let mut known_targets: Vec<String> = cfg.users.iter().map(|u| u.id.to_string()).collect();
-        known_targets.extend(cfg.numbers.iter().map(|n| n.number.to_string()));
         NodeConfig {
             domain: cfg.sip.domain.to_string(),
             user_agent: cfg.sip.user_agent.clone(),
             listen: cfg.sip.listen.iter().map(|l| l.addr).collect(),
-            known_targets,
+            udp_listen: cfg
+                .sip
+                .listen
+                .iter()
+                .find(|l| l.transport == config::Transport::Udp)
+                .map(|l| l.addr),
+            routing: Arc::new(cfg.clone()),
+            session_expires: SESSION_EXPIRES,
             timers: sip_core::TimerConfig {
                 t1: cfg.sip.t1,
                 t2: cfg.sip.t2,
@@ -140,6 +165,9 @@ pub struct Engine {
     draining: bool,
     tag_seed: u64,
     tag_counter: u64,
+    calls: calls::Calls,
+    /// A monotonic instant and the wall-clock time at it, set by the daemon (business hours).
+    wall_anchor: Option<(Instant, SystemTime)>,
 }
 
 impl Engine {
@@ -154,6 +182,22 @@ impl Engine {
             draining: false,
             tag_seed,
             tag_counter: 0,
+            calls: calls::Calls::default(),
+            wall_anchor: None,
+        }
+    }
+
+    /// Tells the node the wall-clock time at `now` (it never reads a clock): business hours
+    /// are evaluated with it. Without it, wall time counts from the Unix epoch.
+    pub fn set_wall_clock(&mut self, now: Instant, wall: SystemTime) {
+        self.wall_anchor = Some((now, wall));
+    }
+
+    fn wall(&self, now: Instant) -> SystemTime {
+        match self.wall_anchor {
+            Some((at, wall)) if now >= at => wall + (now - at),
+            Some((at, wall)) => wall - (at - now),
+            None => SystemTime::UNIX_EPOCH,
         }
     }
 
@@ -177,7 +221,12 @@ impl Engine {
     pub fn reconfigure(&mut self, cfg: &config::Config) -> Result<(), registrar::Error> {
         let (rc, users) = register::registrar_settings(cfg);
         self.registrar.reconfigure(rc, users)?;
+        let session_expires = self.config.session_expires;
         self.config = NodeConfig::from_config(cfg);
+        self.config.session_expires = session_expires;
+        self.calls
+            .presence
+            .retain(|u| cfg.user(u.as_str()).is_some());
         Ok(())
     }
 
@@ -186,10 +235,7 @@ impl Engine {
         self.stats.received += 1;
         match sip_msg::parse(inbound.data.clone()) {
             Ok(sip_msg::Message::Request(req)) => self.on_request(req, &inbound, now),
-            Ok(sip_msg::Message::Response(_)) => {
-                // We originate no requests yet, so no response can match a client transaction.
-                self.stats.dropped_stray_responses += 1;
-            }
+            Ok(sip_msg::Message::Response(resp)) => self.on_response(resp, &inbound, now),
             Err(e) => self.on_parse_error(e, &inbound, now),
         }
         self.drain_transactions(now);
@@ -202,6 +248,8 @@ impl Engine {
             self.registrar.expire(now);
         }
         self.merged.expire(now);
+        self.drain_transactions(now);
+        self.handle_call_timeouts(now);
         self.drain_transactions(now);
     }
 
@@ -216,6 +264,7 @@ impl Engine {
             self.transactions.poll_timeout(),
             self.registrar.poll_timeout(),
             self.merged.poll_timeout(),
+            self.calls.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -228,9 +277,10 @@ impl Engine {
         self.draining = true;
     }
 
-    /// Whether no transaction still waits for a final response or an ACK.
+    /// Whether no transaction still waits for a final response or an ACK, and no call rings or
+    /// is bridged.
     pub fn is_idle(&self) -> bool {
-        self.transactions.active_count() == 0
+        self.transactions.active_count() == 0 && self.calls.active() == 0
     }
 
     pub fn stats(&self) -> &Stats {
@@ -241,13 +291,35 @@ impl Engine {
         &self.registrar
     }
 
-    fn drain_transactions(&mut self, _now: Instant) {
-        while let Some((_, output)) = self.transactions.poll() {
-            if let sip_core::Output::Send(wire) = output {
-                self.stats.responses_sent += 1;
-                self.outbox.push_back(wire.into_transmit());
+    fn drain_transactions(&mut self, now: Instant) {
+        use sip_core::{Output, TuEvent};
+        while let Some((id, output)) = self.transactions.poll() {
+            match output {
+                Output::Send(wire) => {
+                    if wire.data.is_empty() {
+                        continue;
+                    }
+                    if wire.data.starts_with(b"SIP/2.0 ") {
+                        self.stats.responses_sent += 1;
+                    }
+                    self.outbox.push_back(wire.into_transmit());
+                }
+                Output::ToTu(TuEvent::Response { status, msg }) => {
+                    self.on_client_response(id, status, msg, now)
+                }
+                // Timer C is not used; an ACK passed up by an Accepted server transaction
+                // shares the branch of its INVITE, which no well-behaved UA does for a 2xx.
+                Output::ToTu(TuEvent::Ack(_)) | Output::ToTu(TuEvent::CancelDue) => {}
+                Output::Timeout(_) | Output::TransportError => self.on_client_failure(id, now),
+                Output::Terminated => self.on_tx_terminated(id, now),
             }
         }
+    }
+
+    /// A fresh 64-bit value from the node's deterministic sequence (routing seeds).
+    fn next_random(&mut self) -> u64 {
+        self.tag_counter += 1;
+        (self.tag_seed ^ self.tag_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(29)
     }
 
     fn next_tag(&mut self) -> String {
@@ -258,5 +330,7 @@ impl Engine {
     }
 }
 
+#[cfg(test)]
+mod call_tests;
 #[cfg(test)]
 mod tests;

@@ -136,10 +136,7 @@ impl Engine {
         if let Some(id) = self.transactions.lookup(&key) {
             // A retransmission (or the ACK of a non-2xx final response): the transaction
             // answers it with the response it already sent, or absorbs it.
-            let msg = Wire {
-                to,
-                data: Bytes::new(),
-            };
+            let msg = Wire::new(to, Bytes::new());
             let fed = if req.method == Method::Ack {
                 self.transactions.on_ack(id, msg, now)
             } else {
@@ -153,20 +150,20 @@ impl Engine {
         }
         match req.method {
             Method::Ack => {
-                // The ACK of a 2xx goes to the dialog; we hold no dialogs yet.
-                debug!(peer = %inbound.peer, "ACK outside any transaction, absorbed");
+                // The ACK of a 2xx goes to its dialog.
+                self.on_dialog_ack(&req, now);
                 return;
             }
             Method::Cancel => {
-                let status = match key
+                let invite = key
                     .invite_for_cancel()
-                    .and_then(|k| self.transactions.lookup(&k))
-                {
-                    // The INVITE already has its final answer: CANCEL has no effect (§9.2).
-                    Some(_) => 200,
-                    None => 481,
-                };
+                    .and_then(|k| self.transactions.lookup(&k));
+                // 200 when the INVITE is known (§9.2); a call still ringing then ends with 487.
+                let status = if invite.is_some() { 200 } else { 481 };
                 self.respond(&req, &key, to, status, reason_phrase(status), now);
+                if let Some(id) = invite {
+                    self.on_caller_cancel(id, now);
+                }
                 return;
             }
             _ => {}
@@ -182,6 +179,11 @@ impl Engine {
             return;
         }
 
+        let in_dialog = req.headers.to().is_ok_and(|t| t.tag().is_some());
+        if in_dialog && self.on_in_dialog(&req, &key, to, now) {
+            return;
+        }
+
         match req.method {
             Method::Options => {
                 let accept = "application/sdp";
@@ -191,26 +193,7 @@ impl Engine {
                 });
             }
             Method::Register => self.on_register(&req, &key, to, inbound, now),
-            Method::Invite => {
-                // Call routing is not wired yet: a known user or number is unavailable, anything
-                // else does not exist here.
-                let known = req
-                    .uri
-                    .user()
-                    .map(|u| {
-                        self.config
-                            .known_targets
-                            .iter()
-                            .any(|t| t.as_bytes() == u.as_ref())
-                    })
-                    .unwrap_or(false);
-                let (status, reason) = if known {
-                    (480, "Temporarily Unavailable")
-                } else {
-                    (404, "Not Found")
-                };
-                self.respond(&req, &key, to, status, reason, now);
-            }
+            Method::Invite => self.on_invite(&req, &key, to, inbound, now),
             Method::Bye | Method::Info | Method::Update | Method::Prack => {
                 self.respond(&req, &key, to, 481, "Call/Transaction Does Not Exist", now);
             }
@@ -338,14 +321,8 @@ impl Engine {
         resp.headers
             .push(HeaderName::Server, self.config.user_agent.clone());
         fill(&mut resp);
-        let wire = Wire {
-            to,
-            data: resp.to_bytes(),
-        };
-        let request = Wire {
-            to,
-            data: Bytes::new(),
-        };
+        let wire = Wire::new(to, resp.to_bytes());
+        let request = Wire::new(to, Bytes::new());
         let reliable = to.transport.is_reliable();
         let inserted = if req.method == Method::Invite {
             self.transactions
@@ -369,13 +346,8 @@ impl Engine {
     /// Sends a response outside any transaction (answers to requests too broken to match).
     fn push_stateless(&mut self, resp: Response, to: Destination) {
         self.stats.responses_sent += 1;
-        self.outbox.push_back(
-            Wire {
-                to,
-                data: resp.to_bytes(),
-            }
-            .into_transmit(),
-        );
+        self.outbox
+            .push_back(Wire::new(to, resp.to_bytes()).into_transmit());
     }
 }
 

@@ -1,0 +1,706 @@
+//! The B2BUA on a virtual clock: a caller on a trunk, agents as fake phones whose answers are
+//! written by hand, every message in and out checked. No sockets.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::{Engine, Inbound, Phase, Transmit, Transport};
+
+const LOCAL: &str = "127.0.0.1:5060";
+const CALLER: &str = "192.0.2.7:40000";
+const ALICE: &str = "198.51.100.1:5061";
+const BOB: &str = "198.51.100.2:5062";
+const CAROL: &str = "198.51.100.3:5063";
+const SDP_CALLER: &str = "v=0\r\no=caller 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n";
+const SDP_AGENT: &str = "v=0\r\no=agent 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 8\r\n";
+
+const CONFIG: &str = r#"
+[sip]
+listen = ["udp:127.0.0.1:5060"]
+domain = "127.0.0.1"
+auth = "none"
+
+[[trunks]]
+name = "carrier"
+from = ["192.0.2.0/24"]
+
+[[users]]
+id = "alice"
+password = "pw"
+ring_timeout = "2s"
+[[users]]
+id = "bob"
+password = "pw"
+ring_timeout = "2s"
+[[users]]
+id = "carol"
+password = "pw"
+ring_timeout = "2s"
+
+[[teams]]
+id = "support"
+members = ["alice", "bob", "carol"]
+strategy = "simultaneous"
+ring_timeout = "2s"
+
+[[numbers]]
+number = "+33100000001"
+steps = ["team:support"]
+fallback = "hangup"
+
+[[numbers]]
+number = "+33100000002"
+steps = ["user:alice", "team:support"]
+fallback = "hangup"
+"#;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("address")
+}
+
+fn engine() -> Engine {
+    let loaded = config::parse_str(CONFIG, Path::new("calls.toml")).expect("valid config");
+    Engine::from_config(&loaded.config, [3; 32], 11).expect("engine")
+}
+
+fn from(peer: &str, data: &str) -> Inbound {
+    Inbound {
+        transport: Transport::Udp,
+        local: addr(LOCAL),
+        peer: addr(peer),
+        conn: None,
+        data: Bytes::from(data.to_string()),
+    }
+}
+
+fn text(t: &Transmit) -> String {
+    String::from_utf8_lossy(&t.data).into_owned()
+}
+
+fn status_of(msg: &str) -> u16 {
+    if !msg.starts_with("SIP/2.0 ") {
+        return 0;
+    }
+    msg.get(8..11).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+fn method_of(msg: &str) -> &str {
+    msg.split(' ').next().unwrap_or("")
+}
+
+/// The first value of header `name` (full name, case-insensitive).
+fn hdr(msg: &str, name: &str) -> String {
+    msg.split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+fn body(msg: &str) -> &str {
+    msg.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+}
+
+/// A phone's answer to `req`: Via, From, To (with `tag` added), Call-ID, CSeq copied.
+fn reply(req: &str, status: u16, tag: &str, contact: &str, sdp: &str) -> String {
+    let mut out = format!("SIP/2.0 {status} Phone\r\n");
+    for line in req.split("\r\n\r\n").next().unwrap_or("").lines().skip(1) {
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match name.as_str() {
+            "via" | "from" | "call-id" | "cseq" => out.push_str(&format!("{line}\r\n")),
+            "to" if line.contains("tag=") || status == 100 => out.push_str(&format!("{line}\r\n")),
+            "to" => out.push_str(&format!("{line};tag={tag}\r\n")),
+            _ => {}
+        }
+    }
+    if status > 100 && status < 300 {
+        out.push_str(&format!("Contact: <sip:phone@{contact}>\r\n"));
+    }
+    if !sdp.is_empty() {
+        out.push_str("Content-Type: application/sdp\r\n");
+    }
+    out.push_str(&format!("Content-Length: {}\r\n\r\n{sdp}", sdp.len()));
+    out
+}
+
+/// What one test sees: the engine, a virtual clock and everything sent so far, by peer.
+struct World {
+    e: Engine,
+    now: Instant,
+    sent: Vec<Transmit>,
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            e: engine(),
+            now: Instant::now(),
+            sent: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, peer: &str, data: &str) -> Vec<String> {
+        self.e.handle_inbound(from(peer, data), self.now);
+        self.take()
+    }
+
+    fn take(&mut self) -> Vec<String> {
+        let out: Vec<Transmit> = std::iter::from_fn(|| self.e.poll_transmit()).collect();
+        self.sent.extend(out.iter().cloned());
+        out.iter().map(text).collect()
+    }
+
+    fn advance(&mut self, d: Duration) -> Vec<String> {
+        let until = self.now + d;
+        let mut out = Vec::new();
+        while let Some(t) = self.e.poll_timeout().filter(|t| *t <= until) {
+            self.now = t.max(self.now);
+            self.e.handle_timeout(self.now);
+            out.extend(self.take());
+        }
+        self.now = until;
+        out
+    }
+
+    /// Messages sent to `peer` since the start, as text.
+    fn to(&self, peer: &str) -> Vec<String> {
+        self.sent
+            .iter()
+            .filter(|t| t.dest == addr(peer))
+            .map(text)
+            .collect()
+    }
+
+    fn register(&mut self, user: &str, peer: &str) {
+        let req = format!(
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {peer};branch=z9hG4bKreg{user}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:{user}@127.0.0.1>;tag=r{user}\r\nTo: <sip:{user}@127.0.0.1>\r\n\
+             Call-ID: reg-{user}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@{peer}>\r\nContent-Length: 0\r\n\r\n"
+        );
+        let out = self.send(peer, &req);
+        assert_eq!(status_of(&out[0]), 200, "{}", out[0]);
+        self.sent.clear();
+    }
+
+    fn invite_text(number: &str, branch: &str) -> String {
+        format!(
+            "INVITE sip:{number}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bK{branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: \"Client\" <sip:+33611111111@carrier>;tag=c1\r\nTo: <sip:{number}@127.0.0.1>\r\n\
+             Call-ID: in-{branch}\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@{CALLER}>\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP_CALLER}",
+            SDP_CALLER.len()
+        )
+    }
+
+    fn dial(&mut self, number: &str) -> Vec<String> {
+        self.send(CALLER, &Self::invite_text(number, "call1"))
+    }
+
+    /// The last INVITE sent to `peer`.
+    fn invite_to(&self, peer: &str) -> String {
+        self.to(peer)
+            .into_iter()
+            .rev()
+            .find(|m| method_of(m) == "INVITE")
+            .unwrap_or_else(|| panic!("no INVITE to {peer}"))
+    }
+
+    fn count_to(&self, peer: &str, method: &str) -> usize {
+        self.to(peer)
+            .iter()
+            .filter(|m| method_of(m) == method)
+            .count()
+    }
+
+    fn caller_statuses(&self) -> Vec<u16> {
+        self.to(CALLER)
+            .iter()
+            .map(|m| status_of(m))
+            .filter(|s| *s > 0)
+            .collect()
+    }
+
+    fn ring(&mut self, peer: &str, tag: &str) {
+        let inv = self.invite_to(peer);
+        self.send(peer, &reply(&inv, 180, tag, peer, ""));
+    }
+
+    fn answer(&mut self, peer: &str, tag: &str) {
+        let inv = self.invite_to(peer);
+        self.send(peer, &reply(&inv, 200, tag, peer, SDP_AGENT));
+    }
+
+    fn all_registered(&mut self) {
+        self.register("alice", ALICE);
+        self.register("bob", BOB);
+        self.register("carol", CAROL);
+    }
+
+    /// Caller's ACK for our 200 (in its dialog).
+    fn caller_ack(&mut self) {
+        let ok = self
+            .to(CALLER)
+            .into_iter()
+            .find(|m| status_of(m) == 200)
+            .expect("a 200 to the caller");
+        let ack = format!(
+            "ACK sip:switchboard@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKack1;rport\r\n\
+             Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+            hdr(&ok, "From"),
+            hdr(&ok, "To"),
+            hdr(&ok, "Call-ID")
+        );
+        self.send(CALLER, &ack);
+    }
+
+    /// A bridged call: alice answered a call to the team.
+    fn bridged() -> World {
+        let mut w = World::new();
+        w.all_registered();
+        w.dial("+33100000001");
+        w.answer(ALICE, "a1");
+        w.caller_ack();
+        w
+    }
+}
+
+#[test]
+fn ring_all_first_answer_wins_and_the_others_are_cancelled_with_a_reason() {
+    let mut w = World::new();
+    w.all_registered();
+    let out = w.dial("+33100000001");
+    assert_eq!(status_of(&out[0]), 100, "100 Trying at once: {out:?}");
+    for peer in [ALICE, BOB, CAROL] {
+        let inv = w.invite_to(peer);
+        assert!(inv.starts_with("INVITE sip:"), "{inv}");
+        assert!(hdr(&inv, "Via").contains("branch=z9hG4bKsb"), "{inv}");
+        assert_eq!(hdr(&inv, "Max-Forwards"), "69");
+        assert_eq!(hdr(&inv, "X-Switchboard-Line"), "+33100000001");
+        assert!(!hdr(&inv, "X-Switchboard-Call").is_empty());
+        assert!(
+            hdr(&inv, "From").starts_with("\"Client\" <sip:+33611111111@127.0.0.1>;tag="),
+            "{inv}"
+        );
+        assert_eq!(body(&inv), SDP_CALLER, "the caller's SDP as-is");
+    }
+    let call_ids: std::collections::HashSet<String> = [ALICE, BOB, CAROL]
+        .iter()
+        .map(|p| hdr(&w.invite_to(p), "Call-ID"))
+        .collect();
+    assert_eq!(call_ids.len(), 3, "a new Call-ID per agent leg");
+
+    w.ring(ALICE, "a1");
+    w.ring(BOB, "b1");
+    w.ring(CAROL, "c1");
+    assert_eq!(w.caller_statuses(), vec![100, 180], "one 180 relayed");
+
+    w.answer(ALICE, "a1");
+    assert_eq!(w.count_to(ALICE, "ACK"), 1, "the 2xx is ACKed");
+    let ok = w
+        .to(CALLER)
+        .into_iter()
+        .find(|m| status_of(m) == 200)
+        .expect("200 to the caller");
+    assert_eq!(body(&ok), SDP_AGENT, "the agent's SDP to the caller");
+    for peer in [BOB, CAROL] {
+        let cancel = w
+            .to(peer)
+            .into_iter()
+            .find(|m| method_of(m) == "CANCEL")
+            .expect("CANCEL");
+        assert_eq!(
+            hdr(&cancel, "Reason"),
+            "SIP;cause=200;text=\"Call completed elsewhere\""
+        );
+        let inv = w.invite_to(peer);
+        assert_eq!(
+            hdr(&cancel, "Via"),
+            hdr(&inv, "Via"),
+            "CANCEL has the INVITE's branch"
+        );
+        assert_eq!(hdr(&cancel, "CSeq"), "1 CANCEL");
+        // The phone: 200 to CANCEL, 487 to the INVITE, which the transaction ACKs.
+        w.send(peer, &reply(&cancel, 200, "x", peer, ""));
+        w.send(peer, &reply(&inv, 487, "t", peer, ""));
+        let ack = w
+            .to(peer)
+            .into_iter()
+            .rev()
+            .find(|m| method_of(m) == "ACK")
+            .expect("ACK of the 487");
+        assert!(hdr(&ack, "To").ends_with(";tag=t"), "{ack}");
+        assert_eq!(hdr(&ack, "Via"), hdr(&inv, "Via"));
+    }
+    assert_eq!(w.count_to(ALICE, "CANCEL"), 0);
+    let id = hdr(&w.invite_to(ALICE), "X-Switchboard-Call");
+    assert!(matches!(w.e.call_phase(&id), Some(Phase::Bridged(_))));
+    assert_eq!(w.e.stats().calls_answered, 1);
+    let record = w.e.call(&id).expect("record");
+    assert_eq!(
+        record.answered_by.as_ref().map(|u| u.as_str()),
+        Some("alice")
+    );
+}
+
+#[test]
+fn double_answer_bridges_one_and_acks_then_byes_the_other() {
+    let mut w = World::new();
+    w.all_registered();
+    w.dial("+33100000001");
+    w.answer(ALICE, "a1");
+    w.answer(BOB, "b1");
+    assert_eq!(
+        w.caller_statuses().iter().filter(|s| **s == 200).count(),
+        1,
+        "exactly one answer"
+    );
+    let bob: Vec<String> = w.to(BOB).iter().map(|m| method_of(m).to_string()).collect();
+    assert_eq!(
+        bob,
+        vec!["INVITE", "ACK", "BYE"],
+        "ACK then BYE for the loser"
+    );
+    let bye = w.to(BOB).pop().expect("BYE");
+    assert!(
+        hdr(&bye, "To").ends_with(";tag=b1"),
+        "in bob's dialog: {bye}"
+    );
+    assert_eq!(w.count_to(ALICE, "BYE"), 0);
+    assert_eq!(w.count_to(ALICE, "ACK"), 1);
+}
+
+#[test]
+fn a_2xx_after_our_cancel_gets_ack_and_bye() {
+    let mut w = World::new();
+    w.all_registered();
+    w.dial("+33100000001");
+    w.ring(BOB, "b1");
+    w.answer(ALICE, "a1");
+    assert_eq!(w.count_to(BOB, "CANCEL"), 1);
+    // Bob's phone answered as our CANCEL crossed it.
+    w.answer(BOB, "b1");
+    assert_eq!(w.count_to(BOB, "ACK"), 1);
+    assert_eq!(w.count_to(BOB, "BYE"), 1);
+    assert_eq!(w.caller_statuses().iter().filter(|s| **s == 200).count(), 1);
+}
+
+#[test]
+fn caller_cancel_cancels_every_branch_and_gets_487() {
+    let mut w = World::new();
+    w.all_registered();
+    w.dial("+33100000001");
+    for (peer, tag) in [(ALICE, "a"), (BOB, "b"), (CAROL, "c")] {
+        w.ring(peer, tag);
+    }
+    let cancel = W_CANCEL.replace("{CALLER}", CALLER);
+    let out = w.send(CALLER, &cancel);
+    let statuses: Vec<u16> = out
+        .iter()
+        .map(|m| status_of(m))
+        .filter(|s| *s > 0)
+        .collect();
+    assert!(
+        statuses.contains(&200) && statuses.contains(&487),
+        "{statuses:?}"
+    );
+    for peer in [ALICE, BOB, CAROL] {
+        let c = w
+            .to(peer)
+            .into_iter()
+            .find(|m| method_of(m) == "CANCEL")
+            .expect("CANCEL");
+        assert!(hdr(&c, "Reason").contains("cause=487"), "{c}");
+    }
+    assert_eq!(w.e.stats().calls_cancelled, 1);
+}
+
+const W_CANCEL: &str = "CANCEL sip:+33100000001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKcall1;rport\r\n\
+Max-Forwards: 70\r\nFrom: \"Client\" <sip:+33611111111@carrier>;tag=c1\r\nTo: <sip:+33100000001@127.0.0.1>\r\n\
+Call-ID: in-call1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
+
+#[test]
+fn cancel_waits_for_a_provisional_response() {
+    let mut w = World::new();
+    w.all_registered();
+    w.dial("+33100000001");
+    w.ring(BOB, "b1");
+    // Alice answers; carol has sent nothing yet: no CANCEL to her before a provisional.
+    w.answer(ALICE, "a1");
+    assert_eq!(w.count_to(BOB, "CANCEL"), 1);
+    assert_eq!(w.count_to(CAROL, "CANCEL"), 0, "RFC 3261 §9.1");
+    w.ring(CAROL, "c1");
+    assert_eq!(
+        w.count_to(CAROL, "CANCEL"),
+        1,
+        "sent with the first provisional"
+    );
+}
+
+#[test]
+fn decline_moves_on_and_the_agent_is_never_rung_again() {
+    let mut w = World::new();
+    w.all_registered();
+    // +33100000002: user:alice, then team:support.
+    w.dial("+33100000002");
+    assert_eq!(w.count_to(BOB, "INVITE"), 0);
+    let inv = w.invite_to(ALICE);
+    w.send(ALICE, &reply(&inv, 486, "a1", ALICE, ""));
+    assert_eq!(w.count_to(ALICE, "ACK"), 1, "the 486 is ACKed");
+    assert_eq!(w.count_to(BOB, "INVITE"), 1, "next step at once");
+    assert_eq!(w.count_to(CAROL, "INVITE"), 1);
+    assert_eq!(
+        w.count_to(ALICE, "INVITE"),
+        1,
+        "alice declined: not rung by the team"
+    );
+}
+
+#[test]
+fn failing_contacts_are_dropped_at_once() {
+    let mut w = World::new();
+    w.all_registered();
+    w.dial("+33100000001");
+    for (peer, status) in [(ALICE, 503), (BOB, 408), (CAROL, 486)] {
+        let inv = w.invite_to(peer);
+        w.send(peer, &reply(&inv, status, "t", peer, ""));
+    }
+    // No clock advance: every branch failed, the cascade ran out, the caller gets 480.
+    assert_eq!(w.caller_statuses(), vec![100, 480]);
+    assert_eq!(w.e.stats().calls_failed, 1);
+}
+
+#[test]
+fn a_step_without_contacts_is_skipped() {
+    let mut w = World::new();
+    w.register("bob", BOB);
+    w.dial("+33100000002");
+    // alice has no contact: straight to the team, where only bob is registered.
+    assert_eq!(w.count_to(BOB, "INVITE"), 1);
+    assert!(w.to(ALICE).is_empty());
+}
+
+#[test]
+fn unanswered_ring_times_out_to_the_next_step_with_cancel() {
+    let mut w = World::new();
+    w.all_registered();
+    w.dial("+33100000002");
+    w.ring(ALICE, "a1");
+    w.advance(Duration::from_millis(2100));
+    let cancel = w
+        .to(ALICE)
+        .into_iter()
+        .find(|m| method_of(m) == "CANCEL")
+        .expect("CANCEL");
+    assert!(hdr(&cancel, "Reason").contains("cause=480"), "{cancel}");
+    assert_eq!(
+        w.count_to(BOB, "INVITE"),
+        1,
+        "the team rings after alice's ring time"
+    );
+    // Alice did not decline: the team rings her again.
+    assert_eq!(w.count_to(ALICE, "INVITE"), 2);
+}
+
+#[test]
+fn bye_from_the_caller_hangs_up_the_agent() {
+    let mut w = World::bridged();
+    let ok = w
+        .to(CALLER)
+        .into_iter()
+        .find(|m| status_of(m) == 200)
+        .expect("200");
+    let bye = format!(
+        "BYE sip:switchboard@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKbye1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: in-call1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+        hdr(&ok, "From"),
+        hdr(&ok, "To")
+    );
+    let out = w.send(CALLER, &bye);
+    assert!(
+        out.iter()
+            .any(|m| status_of(m) == 200 && hdr(m, "CSeq") == "2 BYE"),
+        "{out:?}"
+    );
+    let agent_bye = w
+        .to(ALICE)
+        .into_iter()
+        .find(|m| method_of(m) == "BYE")
+        .expect("BYE to alice");
+    assert!(hdr(&agent_bye, "To").ends_with(";tag=a1"));
+    assert_eq!(hdr(&agent_bye, "CSeq"), "2 BYE");
+    assert!(
+        agent_bye.starts_with("BYE sip:phone@198.51.100.1:5061 SIP/2.0"),
+        "to the Contact of the 2xx"
+    );
+    let id = hdr(&w.invite_to(ALICE), "X-Switchboard-Call");
+    assert_eq!(w.e.call_phase(&id), Some(Phase::Ended));
+    assert!(w
+        .e
+        .presence()
+        .presence(&"alice".parse().expect("id"))
+        .last_call_ended
+        .is_some());
+}
+
+#[test]
+fn bye_from_the_agent_hangs_up_the_caller() {
+    let mut w = World::bridged();
+    let inv = w.invite_to(ALICE);
+    let bye = format!(
+        "BYE sip:switchboard@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKabye;rport\r\n\
+         Max-Forwards: 70\r\nFrom: {};tag=a1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n",
+        hdr(&inv, "To"),
+        hdr(&inv, "From"),
+        hdr(&inv, "Call-ID")
+    );
+    let out = w.send(ALICE, &bye);
+    assert!(out.iter().any(|m| status_of(m) == 200), "{out:?}");
+    let caller_bye = w
+        .to(CALLER)
+        .into_iter()
+        .find(|m| method_of(m) == "BYE")
+        .expect("BYE to the caller");
+    assert!(
+        caller_bye.starts_with("BYE sip:caller@192.0.2.7:40000 SIP/2.0"),
+        "{caller_bye}"
+    );
+    assert!(hdr(&caller_bye, "To").ends_with("tag=c1"));
+}
+
+#[test]
+fn reinvite_passes_through_to_the_other_leg() {
+    let mut w = World::bridged();
+    let ok = w
+        .to(CALLER)
+        .into_iter()
+        .find(|m| status_of(m) == 200)
+        .expect("200");
+    let hold = SDP_CALLER.replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n");
+    let reinvite = format!(
+        "INVITE sip:switchboard@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKre1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: in-call1\r\nCSeq: 2 INVITE\r\n\
+         Contact: <sip:caller@{CALLER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{hold}",
+        hdr(&ok, "From"),
+        hdr(&ok, "To"),
+        hold.len()
+    );
+    let out = w.send(CALLER, &reinvite);
+    assert!(out.iter().any(|m| status_of(m) == 100), "{out:?}");
+    let fwd = w.invite_to(ALICE);
+    assert_eq!(body(&fwd), hold);
+    assert!(hdr(&fwd, "To").ends_with(";tag=a1"), "in alice's dialog");
+    assert_eq!(hdr(&fwd, "CSeq"), "2 INVITE");
+    let held = SDP_AGENT.replace("t=0 0\r\n", "t=0 0\r\na=recvonly\r\n");
+    w.send(ALICE, &reply(&fwd, 200, "a1", ALICE, &held));
+    assert_eq!(w.count_to(ALICE, "ACK"), 2, "the first 2xx and this one");
+    let answer = w
+        .to(CALLER)
+        .into_iter()
+        .rev()
+        .find(|m| status_of(m) == 200)
+        .expect("200 to the re-INVITE");
+    assert_eq!(hdr(&answer, "CSeq"), "2 INVITE");
+    assert_eq!(body(&answer), held);
+}
+
+#[test]
+fn our_2xx_is_retransmitted_until_the_caller_acks() {
+    let mut w = World::new();
+    w.all_registered();
+    w.dial("+33100000001");
+    w.answer(ALICE, "a1");
+    let oks = |w: &World| w.to(CALLER).iter().filter(|m| status_of(m) == 200).count();
+    assert_eq!(oks(&w), 1);
+    w.advance(Duration::from_millis(500));
+    assert_eq!(oks(&w), 2, "T1");
+    w.advance(Duration::from_millis(1000));
+    assert_eq!(oks(&w), 3, "2·T1");
+    w.caller_ack();
+    w.advance(Duration::from_secs(20));
+    assert_eq!(oks(&w), 3, "the ACK stops it");
+}
+
+#[test]
+fn no_ack_for_our_2xx_ends_the_call() {
+    let mut w = World::new();
+    w.all_registered();
+    w.dial("+33100000001");
+    w.answer(ALICE, "a1");
+    w.advance(Duration::from_secs(40));
+    // One BYE (retransmitted by its transaction while alice says nothing).
+    let byes: std::collections::HashSet<String> = w
+        .to(ALICE)
+        .iter()
+        .filter(|m| method_of(m) == "BYE")
+        .map(|m| hdr(m, "Via"))
+        .collect();
+    assert_eq!(byes.len(), 1, "RFC 3261 §13.3.1.4");
+    let id = hdr(&w.invite_to(ALICE), "X-Switchboard-Call");
+    assert_eq!(
+        w.e.call(&id).and_then(|r| r.end_reason),
+        Some(crate::EndReason::Dropped)
+    );
+}
+
+#[test]
+fn session_check_tears_down_a_vanished_leg() {
+    let mut w = World::bridged();
+    w.e.config.session_expires = Duration::from_secs(60);
+    // Any in-dialog request restarts the period; here nothing happens for a minute.
+    w.advance(Duration::from_secs(30 * 60 + 1));
+    let probe = w
+        .to(ALICE)
+        .into_iter()
+        .find(|m| method_of(m) == "OPTIONS")
+        .expect("OPTIONS");
+    w.send(ALICE, &reply(&probe, 481, "a1", ALICE, ""));
+    assert_eq!(w.count_to(ALICE, "BYE"), 1);
+    assert_eq!(w.count_to(CALLER, "BYE"), 1);
+}
+
+#[test]
+fn strangers_get_403_and_unknown_numbers_404() {
+    let mut w = World::new();
+    let out = w.send(
+        "203.0.113.5:5060",
+        &World::invite_text("+33100000001", "s1").replace(CALLER, "203.0.113.5:5060"),
+    );
+    assert_eq!(
+        out.iter().map(|m| status_of(m)).collect::<Vec<_>>(),
+        vec![100, 403]
+    );
+    let out = w.send(CALLER, &World::invite_text("+33999", "s2"));
+    assert_eq!(
+        out.iter().map(|m| status_of(m)).collect::<Vec<_>>(),
+        vec![100, 404]
+    );
+    assert_eq!(w.e.stats().calls_refused, 2);
+}
+
+#[test]
+fn a_registered_user_may_call_from_its_address() {
+    let mut w = World::new();
+    w.all_registered();
+    // Bob calls alice's user id from his phone's address (no trunk covers it).
+    let inv = World::invite_text("alice", "u1")
+        .replace(CALLER, BOB)
+        .replace("<sip:+33611111111@carrier>", "<sip:bob@127.0.0.1>");
+    let out = w.send(BOB, &inv);
+    assert_eq!(status_of(&out[0]), 100);
+    assert_eq!(w.count_to(ALICE, "INVITE"), 1, "{out:?}");
+    assert_eq!(hdr(&w.invite_to(ALICE), "X-Switchboard-Line"), "alice");
+}

@@ -1,0 +1,1548 @@
+//! The B2BUA: inbound INVITEs become calls whose caller leg and agent legs are separate dialogs
+//! owned here, with [`routing::CallRouting`] deciding who rings.
+//!
+//! # Where the state lives
+//!
+//! [`Calls`] (one per engine) holds every call by [`CallKey`], the dialog index
+//! `(Call-ID, local tag, remote tag) → (call, leg)` used to route in-dialog requests and ACKs,
+//! the server INVITE transaction of each caller (so a CANCEL finds its call), and what each of
+//! our client transactions is for ([`ClientKind`]). Calls wake up through one heap of
+//! `(deadline, call)`; stale entries are skipped.
+//!
+//! # Rules worth knowing
+//!
+//! - **Caller identity**: a request counts as coming from user `u` when its From user is `u`
+//!   and `u` has a registered binding whose REGISTER came from the same IP address. Otherwise
+//!   the source is the address alone (trunk ACL). Simple on purpose: digest-authenticated
+//!   INVITEs can replace it.
+//! - **Agent legs** are sent where the agent's REGISTER came from (`Binding::received`), so
+//!   phones behind NAT are reached. Only UDP bindings are rung; a binding over another
+//!   transport counts as a transport error at once (the daemon opens no connections yet).
+//! - **CANCEL before a provisional** (RFC 3261 §9.1): not sent; remembered, and sent when the
+//!   first provisional (100 included) arrives. If none ever does, Timer B ends the INVITE.
+//! - **2xx**: every 2xx from an agent is ACKed by us (RFC 6026: the TU's job), retransmissions
+//!   included. Our 2xx to the caller (and to any re-INVITE we relay) is retransmitted from T1,
+//!   doubling up to T2, until the ACK with its CSeq arrives on that leg; after 64·T1 without
+//!   ACK the call is torn down with BYE (RFC 3261 §13.3.1.4).
+//! - **Session liveness**: instead of negotiating RFC 4028 timers, a bridged call probes both
+//!   legs with an in-dialog OPTIONS once no in-dialog request was seen on it for
+//!   [`crate::NodeConfig::session_expires`]; a 408, 481 or timeout tears both legs down with
+//!   BYE. Any in-dialog request (re-INVITE, OPTIONS, …) restarts the period.
+//! - **Voicemail** is not available until the media work lands: the caller gets
+//!   `480 Voicemail Not Available Yet`. **IVR** steps are not run yet: the menu's `no_input`
+//!   route is taken at once, with a warning.
+//! - **re-INVITE** (hold/unhold) on a bridged call is forwarded to the other leg with its SDP;
+//!   its final response is relayed back. Our ACKs are our own on each leg (an offerless
+//!   re-INVITE whose answer comes in the ACK is not relayed).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use config::UserId;
+use routing::{
+    AgentPresence, BranchId, CallRecord, CallRouting, CallSetup, CancelReason, ContactRef,
+    EndReason, Output,
+};
+use sip_core::{TransactionKey, TxId, TxMethod};
+use sip_msg::{HeaderName, Method, Request, Response, Uri};
+use tracing::{debug, info, warn};
+
+use crate::uas::{reason_phrase, ALLOW, BRANCH_PREFIX};
+use crate::wire::{Destination, Wire};
+use crate::{Engine, Inbound, Transport};
+
+/// Ended call records kept for the API.
+pub const ENDED_CALLS_KEPT: usize = 1000;
+
+/// The engine's handle of a call in its table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey(u64);
+
+/// One side of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Leg {
+    Caller,
+    Agent(BranchId),
+}
+
+/// Where a call stands, from the SIP side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The caller waits for a final response while agents ring.
+    Routing,
+    /// The caller is answered and bridged to this branch.
+    Bridged(BranchId),
+    /// Final response or BYE sent; only lingering transactions remain.
+    Ended,
+}
+
+type DialogKey = (Bytes, Bytes, Bytes);
+
+/// All calls of the node, and the indexes that lead to them.
+#[derive(Default)]
+pub struct Calls {
+    calls: HashMap<CallKey, Call>,
+    by_id: HashMap<routing::CallId, CallKey>,
+    dialogs: HashMap<DialogKey, (CallKey, Leg)>,
+    by_server_tx: HashMap<TxId, CallKey>,
+    clients: HashMap<TxId, ClientTx>,
+    wakeups: BinaryHeap<Reverse<(Instant, CallKey)>>,
+    ended: VecDeque<CallRecord>,
+    pub(crate) presence: AgentPresence,
+    next_key: u64,
+}
+
+impl Calls {
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.wakeups.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Calls still ringing or bridged.
+    pub fn active(&self) -> usize {
+        self.calls
+            .values()
+            .filter(|c| c.phase != Phase::Ended)
+            .count()
+    }
+}
+
+/// What one of our client transactions is for.
+struct ClientTx {
+    call: CallKey,
+    leg: Leg,
+    kind: ClientKind,
+}
+
+enum ClientKind {
+    Invite,
+    Cancel,
+    Bye,
+    /// A re-INVITE relayed from `from`, whose server transaction waits for the answer.
+    ReInvite {
+        from: Leg,
+        server_tx: TxId,
+        request: Box<Request>,
+        answered: bool,
+    },
+    Probe,
+}
+
+struct Call {
+    id: routing::CallId,
+    routing: CallRouting,
+    line: String,
+    /// For `X-Switchboard-IVR-Branch` / `-Path` once the IVR runs.
+    ivr_branch: Option<String>,
+    ivr_path: Option<String>,
+    caller: CallerLeg,
+    agents: HashMap<BranchId, AgentLeg>,
+    phase: Phase,
+    /// The provisional response that made routing say `Ringing`.
+    last_provisional: Option<Response>,
+    retx: Vec<Retx>,
+    probe_at: Option<Instant>,
+    scheduled: Option<Instant>,
+    live_invites: u32,
+}
+
+struct CallerLeg {
+    server_tx: TxId,
+    invite: Request,
+    dest: Destination,
+    tag: String,
+    max_forwards: u8,
+    dialog: Option<Dialog>,
+}
+
+struct AgentLeg {
+    user: UserId,
+    invite: Arc<Request>,
+    invite_tx: Option<TxId>,
+    dest: Destination,
+    provisional: bool,
+    cancel_pending: Option<CancelReason>,
+    cancel_sent: bool,
+    dialog: Option<Dialog>,
+    answer: Option<Response>,
+}
+
+/// One dialog of ours (RFC 3261 §12), enough to send requests in it.
+struct Dialog {
+    call_id: Bytes,
+    local_tag: Bytes,
+    remote_tag: Bytes,
+    /// Our From value in requests we send, tag included.
+    local: Bytes,
+    /// Their To value in requests we send, tag included.
+    remote: Bytes,
+    target: Uri,
+    routes: Vec<Bytes>,
+    cseq: u32,
+    dest: Destination,
+}
+
+impl Dialog {
+    fn key(&self) -> DialogKey {
+        (
+            self.call_id.clone(),
+            self.local_tag.clone(),
+            self.remote_tag.clone(),
+        )
+    }
+}
+
+/// A 2xx we retransmit until its ACK.
+struct Retx {
+    leg: Leg,
+    cseq: u32,
+    wire: Wire,
+    interval: Duration,
+    next: Instant,
+    give_up: Instant,
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The contacts routing may ring for `user`: registered binding URIs.
+fn contacts_of(registrar: &registrar::Registrar, user: &UserId, now: Instant) -> Vec<ContactRef> {
+    registrar
+        .lookup(user.as_str(), now)
+        .into_iter()
+        .map(|b| ContactRef::new(b.uri.clone()))
+        .collect()
+}
+
+macro_rules! directory {
+    ($self:ident, $now:expr) => {{
+        let registrar = &$self.registrar;
+        let now = $now;
+        $self
+            .calls
+            .presence
+            .with_contacts(move |u: &UserId| contacts_of(registrar, u, now))
+    }};
+}
+
+impl Engine {
+    // -----------------------------------------------------------------------------------------
+    // Accessors
+
+    /// Records of the calls in progress (and those lingering until their last transaction).
+    pub fn calls(&self) -> impl Iterator<Item = &CallRecord> {
+        self.calls.calls.values().map(|c| c.routing.record())
+    }
+
+    /// One call's record, in progress or among the last [`ENDED_CALLS_KEPT`] ended.
+    pub fn call(&self, id: &str) -> Option<&CallRecord> {
+        let live = self
+            .calls
+            .by_id
+            .get(&routing::CallId::new(id))
+            .and_then(|k| self.calls.calls.get(k))
+            .map(|c| c.routing.record());
+        live.or_else(|| self.calls.ended.iter().find(|r| r.id.as_str() == id))
+    }
+
+    /// Where a call stands on the SIP side.
+    pub fn call_phase(&self, id: &str) -> Option<Phase> {
+        self.calls
+            .by_id
+            .get(&routing::CallId::new(id))
+            .and_then(|k| self.calls.calls.get(k))
+            .map(|c| c.phase)
+    }
+
+    /// Availability and last call end per agent.
+    pub fn presence(&self) -> &AgentPresence {
+        &self.calls.presence
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Inbound INVITE
+
+    pub(crate) fn on_invite(
+        &mut self,
+        req: &Request,
+        key: &TransactionKey,
+        to: Destination,
+        inbound: &Inbound,
+        now: Instant,
+    ) {
+        let reliable = to.transport.is_reliable();
+        let server_tx = match self.transactions.insert_server_invite(
+            key.clone(),
+            Wire::new(to, Bytes::new()),
+            reliable,
+            now,
+        ) {
+            Ok(id) => id,
+            Err(e) => {
+                debug!(error = %e, "INVITE without a transaction");
+                return;
+            }
+        };
+        let trying = Response::for_request(req, 100, "Trying");
+        let _ =
+            self.transactions
+                .send_response(server_tx, 100, Wire::new(to, trying.to_bytes()), now);
+        let tag = self.next_tag();
+
+        let dialled = req
+            .uri
+            .user_unescaped()
+            .map(|u| text(&u))
+            .unwrap_or_default();
+        let from = req.headers.from().ok();
+        let from_user = from
+            .as_ref()
+            .and_then(|f| f.uri.user_unescaped())
+            .map(|u| text(&u));
+        let known_user = from_user.as_deref().filter(|u| {
+            self.config.routing.user(u).is_some()
+                && self
+                    .registrar
+                    .lookup(u, now)
+                    .iter()
+                    .any(|b| b.received.ip().to_canonical() == inbound.peer.ip().to_canonical())
+        });
+        let source = routing::Source {
+            addr: inbound.peer.ip(),
+            user: known_user,
+        };
+        let cfg = self.config.routing.clone();
+        let decision = routing::decide(&cfg, &dialled, source, self.wall(now));
+        let final_status = decision.status();
+        let target = decision.target();
+        let (Some(target), None) = (target, final_status) else {
+            let status = final_status.unwrap_or(404);
+            info!(status, "inbound INVITE refused");
+            self.stats.calls_refused += 1;
+            self.final_to(req, server_tx, to, &tag, status, reason_phrase(status), now);
+            return;
+        };
+        let id = routing::CallId::new(self.next_tag());
+        let setup = CallSetup {
+            id: id.clone(),
+            now,
+            wall: self.wall(now),
+            seed: self.next_random(),
+        };
+        let line = match &target {
+            routing::Target::Line { number, .. } => number.to_string(),
+            routing::Target::User(_) => dialled.clone(),
+        };
+        let routing = match CallRouting::new(cfg, target, setup) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "call routing refused a decided target");
+                self.final_to(req, server_tx, to, &tag, 500, "Server Internal Error", now);
+                return;
+            }
+        };
+        let max_forwards = req.headers.max_forwards().ok().flatten().unwrap_or(70);
+        self.calls.next_key += 1;
+        let ck = CallKey(self.calls.next_key);
+        info!(call = %id, line = %line, "inbound call");
+        self.stats.calls_started += 1;
+        self.calls.calls.insert(
+            ck,
+            Call {
+                id: id.clone(),
+                routing,
+                line,
+                ivr_branch: None,
+                ivr_path: None,
+                caller: CallerLeg {
+                    server_tx,
+                    invite: req.clone(),
+                    dest: to,
+                    tag,
+                    max_forwards,
+                    dialog: None,
+                },
+                agents: HashMap::new(),
+                phase: Phase::Routing,
+                last_provisional: None,
+                retx: Vec::new(),
+                probe_at: None,
+                scheduled: None,
+                live_invites: 0,
+            },
+        );
+        self.calls.by_id.insert(id, ck);
+        self.calls.by_server_tx.insert(server_tx, ck);
+        {
+            let dir = directory!(self, now);
+            if let Some(call) = self.calls.calls.get_mut(&ck) {
+                call.routing.start(now, &dir);
+            }
+        }
+        self.run_outputs(ck, now);
+    }
+
+    /// A final response on a server INVITE transaction that has no call.
+    #[allow(clippy::too_many_arguments)]
+    fn final_to(
+        &mut self,
+        req: &Request,
+        server_tx: TxId,
+        to: Destination,
+        tag: &str,
+        status: u16,
+        reason: &str,
+        now: Instant,
+    ) {
+        let mut resp = Response::for_request(req, status, reason);
+        resp.set_to_tag(tag);
+        resp.headers
+            .push(HeaderName::Server, self.config.user_agent.clone());
+        let _ =
+            self.transactions
+                .send_response(server_tx, status, Wire::new(to, resp.to_bytes()), now);
+    }
+
+    /// A CANCEL matched the INVITE server transaction `invite_tx` (already answered 200).
+    pub(crate) fn on_caller_cancel(&mut self, invite_tx: TxId, now: Instant) {
+        let Some(&ck) = self.calls.by_server_tx.get(&invite_tx) else {
+            return;
+        };
+        if let Some(call) = self.calls.calls.get_mut(&ck) {
+            if call.phase == Phase::Routing {
+                info!(call = %call.id, "caller cancelled");
+                call.routing.on_caller_cancel(now);
+            }
+        }
+        self.run_outputs(ck, now);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Routing outputs
+
+    fn run_outputs(&mut self, ck: CallKey, now: Instant) {
+        while let Some(out) = self.calls.calls.get_mut(&ck).and_then(|c| c.routing.poll()) {
+            self.apply(ck, out, now);
+        }
+        self.settle_call(ck, now);
+    }
+
+    fn apply(&mut self, ck: CallKey, out: Output, now: Instant) {
+        match out {
+            Output::Ring {
+                branch,
+                user,
+                contact,
+            } => self.ring(ck, branch, user, &contact, now),
+            Output::Cancel { branch, reason } => self.cancel_branch(ck, branch, reason, now),
+            // The ACK went out when the 2xx arrived.
+            Output::AckAndBye { branch } => {
+                self.send_in_dialog(ck, Leg::Agent(branch), Method::Bye, None, now);
+            }
+            Output::Ringing => self.relay_ringing(ck, now),
+            Output::Answered { branch, user } => self.answer_caller(ck, branch, &user, now),
+            Output::RunIvr(ivr) => {
+                let route = self
+                    .config
+                    .routing
+                    .ivr(ivr.as_str())
+                    .map(|i| i.no_input.clone());
+                warn!(ivr = %ivr, "IVR not available yet: taking its no_input route");
+                let dir = directory!(self, now);
+                if let (Some(call), Some(route)) = (self.calls.calls.get_mut(&ck), route) {
+                    if let Err(e) = call.routing.on_ivr_result(route, now, &dir) {
+                        warn!(error = %e, "IVR result refused");
+                    }
+                }
+            }
+            Output::Voicemail => {
+                self.reject_caller(ck, 480, "Voicemail Not Available Yet", now);
+            }
+            Output::Reject(status) => self.reject_caller(ck, status, reason_phrase(status), now),
+            Output::Event(event) => debug!(?event, "call event"),
+        }
+    }
+
+    fn ring(
+        &mut self,
+        ck: CallKey,
+        branch: BranchId,
+        user: UserId,
+        contact: &ContactRef,
+        now: Instant,
+    ) {
+        let binding = self
+            .registrar
+            .lookup(user.as_str(), now)
+            .into_iter()
+            .find(|b| &*b.uri == contact.as_str());
+        let local = self.config.udp_listen;
+        let target = Uri::parse(Bytes::from(contact.as_str().to_owned())).ok();
+        let (Some(binding), Some(local), Some(target)) = (binding, local, target) else {
+            debug!(%contact, "contact not reachable over UDP");
+            return self.branch_unreachable(ck, branch, now);
+        };
+        if !binding.transport.eq_ignore_ascii_case("udp") {
+            debug!(%contact, transport = %binding.transport, "only UDP contacts are rung yet");
+            return self.branch_unreachable(ck, branch, now);
+        }
+        let dest = Destination {
+            transport: Transport::Udp,
+            local,
+            dest: binding.received,
+            conn: None,
+        };
+        let tx_branch = self.new_branch();
+        let from_tag = self.next_tag();
+        let call_id = format!("{}@switchboard", self.next_tag());
+        let domain = self.config.domain.clone();
+        let user_agent = self.config.user_agent.clone();
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        let caller_from = call.caller.invite.headers.from().ok();
+        let number = caller_from
+            .as_ref()
+            .and_then(|f| f.uri.user_unescaped())
+            .map(|u| text(&u))
+            .unwrap_or_else(|| "anonymous".into());
+        let display = caller_from
+            .as_ref()
+            .and_then(|f| f.display.as_ref())
+            .map(|d| text(d).replace(['"', '\\'], ""));
+        let mut req = Request::new(Method::Invite, target);
+        req.headers.push(
+            HeaderName::Via,
+            format!("SIP/2.0/UDP {local};branch={tx_branch};rport"),
+        );
+        req.headers.push(
+            HeaderName::MaxForwards,
+            call.caller.max_forwards.saturating_sub(1).to_string(),
+        );
+        let from_uri = match sip_msg::Host::parse(&Bytes::from(domain.clone())) {
+            Ok(host) => text(Uri::sip(Some(&number), host, None).raw()),
+            Err(_) => format!("sip:{number}@{domain}"),
+        };
+        let from = match display {
+            Some(d) if !d.is_empty() => format!("\"{d}\" <{from_uri}>;tag={from_tag}"),
+            _ => format!("<{from_uri}>;tag={from_tag}"),
+        };
+        req.headers.push(HeaderName::From, from);
+        req.headers
+            .push(HeaderName::To, format!("<sip:{user}@{domain}>"));
+        req.headers.push(HeaderName::CallId, call_id);
+        req.headers.push(HeaderName::CSeq, "1 INVITE");
+        req.headers
+            .push(HeaderName::Contact, format!("<sip:switchboard@{local}>"));
+        req.headers.push(HeaderName::Allow, ALLOW);
+        req.headers.push(HeaderName::UserAgent, user_agent);
+        req.headers.push(
+            HeaderName::from_static("X-Switchboard-Call"),
+            call.id.to_string(),
+        );
+        req.headers.push(
+            HeaderName::from_static("X-Switchboard-Line"),
+            call.line.clone(),
+        );
+        if let Some(b) = &call.ivr_branch {
+            req.headers.push(
+                HeaderName::from_static("X-Switchboard-IVR-Branch"),
+                b.clone(),
+            );
+        }
+        if let Some(p) = &call.ivr_path {
+            req.headers
+                .push(HeaderName::from_static("X-Switchboard-IVR-Path"), p.clone());
+        }
+        let body = call.caller.invite.body.clone();
+        if !body.is_empty() {
+            let ct = call
+                .caller
+                .invite
+                .headers
+                .get(&HeaderName::ContentType)
+                .cloned()
+                .unwrap_or_else(|| Bytes::from_static(b"application/sdp"));
+            req.set_body(ct, body);
+        }
+        let invite = Arc::new(req);
+        let wire = Wire {
+            to: dest,
+            data: invite.to_bytes(),
+            invite: Some(invite.clone()),
+        };
+        let key = match TransactionKey::client(&tx_branch, TxMethod::Invite) {
+            Ok(k) => k,
+            Err(_) => return self.branch_unreachable(ck, branch, now),
+        };
+        call.agents.insert(
+            branch,
+            AgentLeg {
+                user: user.clone(),
+                invite,
+                invite_tx: None,
+                dest,
+                provisional: false,
+                cancel_pending: None,
+                cancel_sent: false,
+                dialog: None,
+                answer: None,
+            },
+        );
+        match self
+            .transactions
+            .insert_client_invite(key, wire, false, now)
+        {
+            Ok(id) => {
+                call.live_invites += 1;
+                if let Some(agent) = call.agents.get_mut(&branch) {
+                    agent.invite_tx = Some(id);
+                }
+                info!(call = %call.id, %user, %contact, "ringing agent");
+                self.calls.clients.insert(
+                    id,
+                    ClientTx {
+                        call: ck,
+                        leg: Leg::Agent(branch),
+                        kind: ClientKind::Invite,
+                    },
+                );
+            }
+            Err(e) => {
+                debug!(error = %e, "no client transaction for the INVITE");
+                self.branch_unreachable(ck, branch, now);
+            }
+        }
+    }
+
+    fn branch_unreachable(&mut self, ck: CallKey, branch: BranchId, now: Instant) {
+        let dir = directory!(self, now);
+        if let Some(call) = self.calls.calls.get_mut(&ck) {
+            call.routing.on_transport_error(branch, now, &dir);
+        }
+    }
+
+    fn cancel_branch(&mut self, ck: CallKey, branch: BranchId, reason: CancelReason, now: Instant) {
+        let Some(agent) = self
+            .calls
+            .calls
+            .get_mut(&ck)
+            .and_then(|c| c.agents.get_mut(&branch))
+        else {
+            return;
+        };
+        if agent.cancel_sent || agent.invite_tx.is_none() {
+            return;
+        }
+        if !agent.provisional {
+            // RFC 3261 §9.1: not before a provisional response; sent when one arrives.
+            agent.cancel_pending = Some(reason);
+            return;
+        }
+        self.send_cancel(ck, branch, reason, now);
+    }
+
+    fn send_cancel(&mut self, ck: CallKey, branch: BranchId, reason: CancelReason, now: Instant) {
+        let Some(agent) = self
+            .calls
+            .calls
+            .get_mut(&ck)
+            .and_then(|c| c.agents.get_mut(&branch))
+        else {
+            return;
+        };
+        let Some(invite_tx) = agent.invite_tx else {
+            return;
+        };
+        agent.cancel_sent = true;
+        agent.cancel_pending = None;
+        let invite = agent.invite.clone();
+        let h = &invite.headers;
+        let mut cancel = Request::new(Method::Cancel, invite.uri.clone());
+        if let Some(via) = h.get(&HeaderName::Via) {
+            cancel.headers.push(HeaderName::Via, via.clone());
+        }
+        cancel.headers.push(HeaderName::MaxForwards, "70");
+        for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
+            if let Some(v) = h.get(&name) {
+                cancel.headers.push(name, v.clone());
+            }
+        }
+        let seq = h.cseq().map(|c| c.seq).unwrap_or(1);
+        cancel
+            .headers
+            .push(HeaderName::CSeq, format!("{seq} CANCEL"));
+        for route in h.get_all(&HeaderName::Route) {
+            cancel.headers.push(HeaderName::Route, route.clone());
+        }
+        let why = match reason {
+            CancelReason::AnsweredElsewhere => {
+                "SIP;cause=200;text=\"Call completed elsewhere\"".to_string()
+            }
+            CancelReason::Timeout => "SIP;cause=480;text=\"No answer\"".into(),
+            CancelReason::CallerCancelled => "SIP;cause=487;text=\"Caller cancelled\"".into(),
+            CancelReason::Declined => "SIP;cause=603;text=\"Declined\"".into(),
+            CancelReason::CallEnded => "SIP;cause=487;text=\"Call ended\"".into(),
+        };
+        cancel.headers.push(HeaderName::Reason, why);
+        let dest = self.transactions.request(invite_tx).map(|w| w.to);
+        let Some(dest) = dest else { return };
+        let branch_param = self
+            .transactions
+            .key(invite_tx)
+            .and_then(|k| k.branch().map(str::to_owned));
+        let Some(key) =
+            branch_param.and_then(|b| TransactionKey::client(&b, TxMethod::Cancel).ok())
+        else {
+            return;
+        };
+        let wire = Wire::new(dest, cancel.to_bytes());
+        if let Ok(id) = self
+            .transactions
+            .insert_client_non_invite(key, wire, false, now)
+        {
+            self.calls.clients.insert(
+                id,
+                ClientTx {
+                    call: ck,
+                    leg: Leg::Agent(branch),
+                    kind: ClientKind::Cancel,
+                },
+            );
+        }
+        let _ = self.transactions.cancel_sent(invite_tx, now);
+    }
+
+    fn relay_ringing(&mut self, ck: CallKey, now: Instant) {
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        let prov = call.last_provisional.take();
+        let (status, body) = match prov {
+            Some(p) if p.status == 183 && !p.body.is_empty() => {
+                let ct = p.headers.get(&HeaderName::ContentType).cloned();
+                (183, Some((ct, p.body)))
+            }
+            _ => (180, None),
+        };
+        self.caller_response(ck, status, reason(status), body, now);
+    }
+
+    fn answer_caller(&mut self, ck: CallKey, branch: BranchId, user: &UserId, now: Instant) {
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        if call.phase != Phase::Routing {
+            return;
+        }
+        let body = call
+            .agents
+            .get(&branch)
+            .and_then(|a| a.answer.as_ref())
+            .map(|r| {
+                (
+                    r.headers.get(&HeaderName::ContentType).cloned(),
+                    r.body.clone(),
+                )
+            })
+            .filter(|(_, b)| !b.is_empty());
+        call.phase = Phase::Bridged(branch);
+        call.probe_at = Some(now + self.config.session_expires);
+        info!(call = %call.id, agent = %user, "answered");
+        self.stats.calls_answered += 1;
+        // The caller's dialog, as the UAS side of it (RFC 3261 §12.1.1).
+        let inv = &call.caller.invite;
+        let remote_tag = inv
+            .headers
+            .from()
+            .ok()
+            .and_then(|f| f.tag().cloned())
+            .unwrap_or_default();
+        let target = inv
+            .headers
+            .contacts()
+            .ok()
+            .and_then(|c| match c {
+                sip_msg::Contacts::List(l) => l.into_iter().next().map(|na| na.uri),
+                sip_msg::Contacts::Star => None,
+            })
+            .or_else(|| inv.headers.from().ok().map(|f| f.uri));
+        let to_value = inv
+            .headers
+            .get(&HeaderName::To)
+            .cloned()
+            .unwrap_or_default();
+        if let (Some(target), Ok(call_id)) = (target, inv.headers.call_id()) {
+            let mut local = to_value.to_vec();
+            local.extend_from_slice(b";tag=");
+            local.extend_from_slice(call.caller.tag.as_bytes());
+            let dialog = Dialog {
+                call_id: call_id.clone(),
+                local_tag: Bytes::from(call.caller.tag.clone()),
+                remote_tag,
+                local: Bytes::from(local),
+                remote: inv
+                    .headers
+                    .get(&HeaderName::From)
+                    .cloned()
+                    .unwrap_or_default(),
+                target,
+                routes: inv
+                    .headers
+                    .get_all(&HeaderName::RecordRoute)
+                    .cloned()
+                    .collect(),
+                cseq: 0,
+                dest: call.caller.dest,
+            };
+            self.calls.dialogs.insert(dialog.key(), (ck, Leg::Caller));
+            call.caller.dialog = Some(dialog);
+        }
+        let cseq = inv.headers.cseq().map(|c| c.seq).unwrap_or(1);
+        if let Some(wire) = self.caller_response(ck, 200, "OK", body, now) {
+            self.start_retx(ck, Leg::Caller, cseq, wire, now);
+        }
+    }
+
+    fn start_retx(&mut self, ck: CallKey, leg: Leg, cseq: u32, wire: Wire, now: Instant) {
+        if wire.to.transport.is_reliable() {
+            return;
+        }
+        let t1 = self.transactions.config().t1;
+        if let Some(call) = self.calls.calls.get_mut(&ck) {
+            call.retx.push(Retx {
+                leg,
+                cseq,
+                wire,
+                interval: t1,
+                next: now + t1,
+                give_up: now + t1 * 64,
+            });
+        }
+    }
+
+    fn reject_caller(&mut self, ck: CallKey, status: u16, why: &str, now: Instant) {
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        match call.phase {
+            Phase::Routing => {
+                call.phase = Phase::Ended;
+                info!(call = %call.id, status, "call not answered");
+                if status == 487 {
+                    self.stats.calls_cancelled += 1;
+                } else {
+                    self.stats.calls_failed += 1;
+                }
+                self.caller_response(ck, status, why, None, now);
+            }
+            // Routing ended after an answer (an IVR later): hang the caller up.
+            Phase::Bridged(_) => self.teardown(ck, EndReason::Dropped, None, now),
+            Phase::Ended => {}
+        }
+    }
+
+    /// A response to the caller's INVITE through its server transaction; returns what was
+    /// sent.
+    fn caller_response(
+        &mut self,
+        ck: CallKey,
+        status: u16,
+        why: &str,
+        body: Option<(Option<Bytes>, Bytes)>,
+        now: Instant,
+    ) -> Option<Wire> {
+        let call = self.calls.calls.get(&ck)?;
+        let mut resp = Response::for_request(&call.caller.invite, status, why);
+        resp.set_to_tag(&call.caller.tag);
+        resp.headers
+            .push(HeaderName::Server, self.config.user_agent.clone());
+        if (101..300).contains(&status) {
+            if let Some(local) = self.contact_addr(call.caller.dest) {
+                resp.headers
+                    .push(HeaderName::Contact, format!("<sip:switchboard@{local}>"));
+            }
+        }
+        if (200..300).contains(&status) {
+            resp.headers.push(HeaderName::Allow, ALLOW);
+        }
+        if let Some((ct, body)) = body {
+            let ct = ct.unwrap_or_else(|| Bytes::from_static(b"application/sdp"));
+            resp.set_body(ct, body);
+        }
+        let wire = Wire::new(call.caller.dest, resp.to_bytes());
+        let server_tx = call.caller.server_tx;
+        if let Err(e) = self
+            .transactions
+            .send_response(server_tx, status, wire.clone(), now)
+        {
+            debug!(error = %e, "caller's INVITE transaction gone");
+            return None;
+        }
+        Some(wire)
+    }
+
+    /// The address to put in our Contact for a leg that uses `dest`.
+    fn contact_addr(&self, dest: Destination) -> Option<std::net::SocketAddr> {
+        match dest.transport {
+            Transport::Udp => Some(dest.local),
+            Transport::Tcp => Some(dest.local),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // In-dialog requests we send
+
+    /// Builds a request in `leg`'s dialog. `cseq: None` takes the next number.
+    fn dialog_request(
+        &mut self,
+        ck: CallKey,
+        leg: Leg,
+        method: Method,
+        cseq: Option<u32>,
+    ) -> Option<(Request, Destination, String)> {
+        let branch = self.new_branch();
+        let user_agent = self.config.user_agent.clone();
+        let call = self.calls.calls.get_mut(&ck)?;
+        let dialog = match leg {
+            Leg::Caller => call.caller.dialog.as_mut()?,
+            Leg::Agent(b) => call.agents.get_mut(&b)?.dialog.as_mut()?,
+        };
+        let seq = match cseq {
+            Some(s) => s,
+            None => {
+                dialog.cseq += 1;
+                dialog.cseq
+            }
+        };
+        let local = dialog.dest.local;
+        let mut req = Request::new(method.clone(), dialog.target.clone());
+        req.headers.push(
+            HeaderName::Via,
+            format!(
+                "SIP/2.0/{} {local};branch={branch};rport",
+                dialog.dest.transport.as_str()
+            ),
+        );
+        req.headers.push(HeaderName::MaxForwards, "70");
+        for r in &dialog.routes {
+            req.headers.push(HeaderName::Route, r.clone());
+        }
+        req.headers.push(HeaderName::From, dialog.local.clone());
+        req.headers.push(HeaderName::To, dialog.remote.clone());
+        req.headers.push(HeaderName::CallId, dialog.call_id.clone());
+        req.headers
+            .push(HeaderName::CSeq, format!("{seq} {}", method.as_str()));
+        if method == Method::Invite {
+            req.headers
+                .push(HeaderName::Contact, format!("<sip:switchboard@{local}>"));
+        }
+        req.headers.push(HeaderName::UserAgent, user_agent);
+        Some((req, dialog.dest, branch))
+    }
+
+    /// Sends BYE or OPTIONS in `leg`'s dialog through a client transaction.
+    fn send_in_dialog(
+        &mut self,
+        ck: CallKey,
+        leg: Leg,
+        method: Method,
+        body: Option<(Option<Bytes>, Bytes)>,
+        now: Instant,
+    ) -> Option<TxId> {
+        let (mut req, dest, branch) = self.dialog_request(ck, leg, method.clone(), None)?;
+        if let Some((ct, body)) = body {
+            req.set_body(
+                ct.unwrap_or_else(|| Bytes::from_static(b"application/sdp")),
+                body,
+            );
+        }
+        let reliable = dest.transport.is_reliable();
+        let (id, kind) = if method == Method::Invite {
+            let key = TransactionKey::client(&branch, TxMethod::Invite).ok()?;
+            let req = Arc::new(req);
+            let wire = Wire {
+                to: dest,
+                data: req.to_bytes(),
+                invite: Some(req),
+            };
+            let id = self
+                .transactions
+                .insert_client_invite(key, wire, reliable, now)
+                .ok()?;
+            (id, None)
+        } else {
+            let key = TransactionKey::client(&branch, TxMethod::from_name(method.as_str())).ok()?;
+            let wire = Wire::new(dest, req.to_bytes());
+            let id = self
+                .transactions
+                .insert_client_non_invite(key, wire, reliable, now)
+                .ok()?;
+            let kind = match method {
+                Method::Bye => ClientKind::Bye,
+                _ => ClientKind::Probe,
+            };
+            (id, Some(kind))
+        };
+        if let Some(kind) = kind {
+            self.calls.clients.insert(
+                id,
+                ClientTx {
+                    call: ck,
+                    leg,
+                    kind,
+                },
+            );
+        }
+        Some(id)
+    }
+
+    /// ACKs a 2xx in `leg`'s dialog (no transaction: RFC 3261 §13.2.2.4).
+    fn send_ack(&mut self, ck: CallKey, leg: Leg, cseq: u32) {
+        if let Some((req, dest, _)) = self.dialog_request(ck, leg, Method::Ack, Some(cseq)) {
+            self.outbox
+                .push_back(Wire::new(dest, req.to_bytes()).into_transmit());
+        }
+    }
+
+    /// Ends a bridged call: BYE to every bridged leg but `except` (the one that hung up).
+    fn teardown(&mut self, ck: CallKey, reason: EndReason, except: Option<Leg>, now: Instant) {
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        let Phase::Bridged(winner) = call.phase else {
+            return;
+        };
+        call.phase = Phase::Ended;
+        call.retx.clear();
+        call.probe_at = None;
+        call.routing.on_call_ended(reason, now);
+        let agent = call.agents.get(&winner).map(|a| a.user.clone());
+        info!(call = %call.id, ?reason, "call ended");
+        if let Some(user) = agent {
+            self.calls.presence.call_ended(&user, now);
+        }
+        for leg in [Leg::Caller, Leg::Agent(winner)] {
+            if Some(leg) != except {
+                self.send_in_dialog(ck, leg, Method::Bye, None, now);
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Responses to our requests
+
+    /// A response from the network: hands it to its client transaction.
+    pub(crate) fn on_response(&mut self, resp: Response, inbound: &Inbound, now: Instant) {
+        let key = resp.headers.top_via().ok().and_then(|via| {
+            let branch = via.branch()?;
+            let method = resp.headers.cseq().ok()?.method;
+            TransactionKey::client(
+                std::str::from_utf8(branch).ok()?,
+                TxMethod::from_name(method.as_str()),
+            )
+            .ok()
+        });
+        let Some(id) = key.and_then(|k| self.transactions.lookup(&k)) else {
+            self.stats.dropped_stray_responses += 1;
+            return;
+        };
+        let to = Destination {
+            transport: inbound.transport,
+            local: inbound.local,
+            dest: inbound.peer,
+            conn: inbound.conn,
+        };
+        let status = resp.status;
+        if let Err(e) =
+            self.transactions
+                .on_response(id, status, Wire::new(to, inbound.data.clone()), now)
+        {
+            debug!(error = %e, "response for a transaction that cannot take it");
+        }
+    }
+
+    /// A response a client transaction passed up.
+    pub(crate) fn on_client_response(&mut self, id: TxId, status: u16, msg: Wire, now: Instant) {
+        let Some(tx) = self.calls.clients.get(&id) else {
+            return;
+        };
+        let (ck, leg) = (tx.call, tx.leg);
+        let Ok(sip_msg::Message::Response(resp)) = sip_msg::parse(msg.data) else {
+            return;
+        };
+        match (&tx.kind, leg) {
+            (ClientKind::Invite, Leg::Agent(branch)) => {
+                self.on_agent_response(ck, branch, status, resp, now)
+            }
+            (ClientKind::ReInvite { .. }, _) => self.on_reinvite_response(id, status, resp, now),
+            (ClientKind::Probe, _) if matches!(status, 408 | 481) => {
+                self.teardown(ck, EndReason::Dropped, None, now);
+            }
+            _ => {}
+        }
+        self.run_outputs(ck, now);
+    }
+
+    fn on_agent_response(
+        &mut self,
+        ck: CallKey,
+        branch: BranchId,
+        status: u16,
+        resp: Response,
+        now: Instant,
+    ) {
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        let Some(agent) = call.agents.get_mut(&branch) else {
+            return;
+        };
+        match status {
+            100..=199 => {
+                agent.provisional = true;
+                let pending = agent.cancel_pending;
+                call.last_provisional = Some(resp);
+                call.routing.on_provisional(branch, status, now);
+                if let Some(reason) = pending {
+                    self.send_cancel(ck, branch, reason, now);
+                }
+            }
+            200..=299 => {
+                if agent.dialog.is_none() {
+                    let req = &agent.invite;
+                    let remote_tag = resp.headers.to().ok().and_then(|t| t.tag().cloned());
+                    let target = resp
+                        .headers
+                        .contacts()
+                        .ok()
+                        .and_then(|c| match c {
+                            sip_msg::Contacts::List(l) => l.into_iter().next().map(|na| na.uri),
+                            sip_msg::Contacts::Star => None,
+                        })
+                        .unwrap_or_else(|| req.uri.clone());
+                    let local_tag = req.headers.from().ok().and_then(|f| f.tag().cloned());
+                    let dest = agent.dest;
+                    if let (Some(remote_tag), Some(local_tag), Ok(call_id)) =
+                        (remote_tag, local_tag, req.headers.call_id())
+                    {
+                        let mut routes: Vec<Bytes> = resp
+                            .headers
+                            .get_all(&HeaderName::RecordRoute)
+                            .cloned()
+                            .collect();
+                        routes.reverse();
+                        let dialog = Dialog {
+                            call_id: call_id.clone(),
+                            local_tag,
+                            remote_tag,
+                            local: req
+                                .headers
+                                .get(&HeaderName::From)
+                                .cloned()
+                                .unwrap_or_default(),
+                            remote: resp
+                                .headers
+                                .get(&HeaderName::To)
+                                .cloned()
+                                .unwrap_or_default(),
+                            target,
+                            routes,
+                            cseq: 1,
+                            dest,
+                        };
+                        self.calls
+                            .dialogs
+                            .insert(dialog.key(), (ck, Leg::Agent(branch)));
+                        agent.dialog = Some(dialog);
+                    }
+                }
+                if agent.answer.is_none() {
+                    agent.answer = Some(resp);
+                }
+                self.send_ack(ck, Leg::Agent(branch), 1);
+                if let Some(call) = self.calls.calls.get_mut(&ck) {
+                    call.routing.on_answer(branch, now);
+                }
+            }
+            _ => {
+                let dir = directory!(self, now);
+                if let Some(call) = self.calls.calls.get_mut(&ck) {
+                    call.routing.on_failure(branch, status, now, &dir);
+                }
+            }
+        }
+    }
+
+    fn on_reinvite_response(&mut self, id: TxId, status: u16, resp: Response, now: Instant) {
+        if status < 200 {
+            return;
+        }
+        let Some(tx) = self.calls.clients.get_mut(&id) else {
+            return;
+        };
+        let (ck, leg) = (tx.call, tx.leg);
+        let ClientKind::ReInvite {
+            from,
+            server_tx,
+            request,
+            answered,
+        } = &mut tx.kind
+        else {
+            return;
+        };
+        let first = !*answered;
+        *answered = true;
+        let (from, server_tx, request) = (*from, *server_tx, request.clone());
+        if (200..300).contains(&status) {
+            let cseq = resp.headers.cseq().map(|c| c.seq).unwrap_or(1);
+            self.send_ack(ck, leg, cseq);
+        }
+        if !first {
+            return;
+        }
+        let why = text(&resp.reason);
+        let mut out = Response::for_request(&request, status, &why);
+        out.headers
+            .push(HeaderName::Server, self.config.user_agent.clone());
+        let dest = self.calls.calls.get(&ck).and_then(|c| match from {
+            Leg::Caller => c.caller.dialog.as_ref().map(|d| d.dest),
+            Leg::Agent(b) => c.agents.get(&b)?.dialog.as_ref().map(|d| d.dest),
+        });
+        let Some(dest) = dest else { return };
+        if (200..300).contains(&status) {
+            out.headers.push(
+                HeaderName::Contact,
+                format!("<sip:switchboard@{}>", dest.local),
+            );
+        }
+        if !resp.body.is_empty() {
+            let ct = resp
+                .headers
+                .get(&HeaderName::ContentType)
+                .cloned()
+                .unwrap_or_else(|| Bytes::from_static(b"application/sdp"));
+            out.set_body(ct, resp.body.clone());
+        }
+        // The response goes where the re-INVITE's Via says (the server transaction's).
+        let to = self
+            .transactions
+            .request(server_tx)
+            .map(|w| w.to)
+            .unwrap_or(dest);
+        let wire = Wire::new(to, out.to_bytes());
+        if self
+            .transactions
+            .send_response(server_tx, status, wire.clone(), now)
+            .is_ok()
+            && (200..300).contains(&status)
+        {
+            let cseq = request.headers.cseq().map(|c| c.seq).unwrap_or(1);
+            self.start_retx(ck, from, cseq, wire, now);
+        }
+    }
+
+    /// A client transaction ended without a final response (Timer B/F, transport error).
+    pub(crate) fn on_client_failure(&mut self, id: TxId, now: Instant) {
+        let Some(tx) = self.calls.clients.get(&id) else {
+            return;
+        };
+        let (ck, leg) = (tx.call, tx.leg);
+        match (&tx.kind, leg) {
+            (ClientKind::Invite, Leg::Agent(branch)) => {
+                let dir = directory!(self, now);
+                if let Some(call) = self.calls.calls.get_mut(&ck) {
+                    call.routing.on_transport_error(branch, now, &dir);
+                }
+            }
+            (ClientKind::ReInvite { .. }, _) => {
+                let resp = Response::new(408, "Request Timeout");
+                self.on_reinvite_response(id, 408, resp, now);
+            }
+            (ClientKind::Probe, _) => self.teardown(ck, EndReason::Dropped, None, now),
+            _ => {}
+        }
+        self.run_outputs(ck, now);
+    }
+
+    /// A transaction reached Terminated: forget what it was for.
+    pub(crate) fn on_tx_terminated(&mut self, id: TxId, now: Instant) {
+        if let Some(ck) = self.calls.by_server_tx.remove(&id) {
+            self.settle_call(ck, now);
+        }
+        let Some(tx) = self.calls.clients.remove(&id) else {
+            return;
+        };
+        if let (ClientKind::Invite, Leg::Agent(branch)) = (&tx.kind, tx.leg) {
+            if let Some(call) = self.calls.calls.get_mut(&tx.call) {
+                call.live_invites = call.live_invites.saturating_sub(1);
+                if let Some(agent) = call.agents.get_mut(&branch) {
+                    agent.invite_tx = None;
+                }
+            }
+        }
+        self.settle_call(tx.call, now);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // In-dialog requests we receive
+
+    /// Routes a request with a To tag through the dialog table. Returns false when it is not
+    /// ours to handle (the caller answers it as before).
+    pub(crate) fn on_in_dialog(
+        &mut self,
+        req: &Request,
+        key: &TransactionKey,
+        to: Destination,
+        now: Instant,
+    ) -> bool {
+        let Some(found) = self.find_dialog(req) else {
+            if req.method == Method::Invite {
+                self.respond(req, key, to, 481, reason_phrase(481), now);
+                return true;
+            }
+            return false;
+        };
+        let (ck, leg) = found;
+        let session = self.config.session_expires;
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return false;
+        };
+        if let Phase::Bridged(_) = call.phase {
+            call.probe_at = Some(now + session);
+        }
+        let phase = call.phase;
+        let bridged_other = match (phase, leg) {
+            (Phase::Bridged(w), Leg::Caller) => Some(Leg::Agent(w)),
+            (Phase::Bridged(w), Leg::Agent(b)) if b == w => Some(Leg::Caller),
+            _ => None,
+        };
+        match req.method {
+            Method::Bye => {
+                self.respond(req, key, to, 200, "OK", now);
+                if bridged_other.is_some() {
+                    let reason = match leg {
+                        Leg::Caller => EndReason::CallerHungUp,
+                        Leg::Agent(_) => EndReason::AgentHungUp,
+                    };
+                    self.teardown(ck, reason, Some(leg), now);
+                }
+                self.settle_call(ck, now);
+                true
+            }
+            Method::Invite => {
+                let Some(other) = bridged_other else {
+                    self.respond(req, key, to, 481, reason_phrase(481), now);
+                    return true;
+                };
+                let reliable = to.transport.is_reliable();
+                let Ok(server_tx) = self.transactions.insert_server_invite(
+                    key.clone(),
+                    Wire::new(to, Bytes::new()),
+                    reliable,
+                    now,
+                ) else {
+                    return true;
+                };
+                let trying = Response::for_request(req, 100, "Trying");
+                let _ = self.transactions.send_response(
+                    server_tx,
+                    100,
+                    Wire::new(to, trying.to_bytes()),
+                    now,
+                );
+                let body = (!req.body.is_empty()).then(|| {
+                    (
+                        req.headers.get(&HeaderName::ContentType).cloned(),
+                        req.body.clone(),
+                    )
+                });
+                match self.send_in_dialog(ck, other, Method::Invite, body, now) {
+                    Some(id) => {
+                        self.calls.clients.insert(
+                            id,
+                            ClientTx {
+                                call: ck,
+                                leg: other,
+                                kind: ClientKind::ReInvite {
+                                    from: leg,
+                                    server_tx,
+                                    request: Box::new(req.clone()),
+                                    answered: false,
+                                },
+                            },
+                        );
+                    }
+                    None => {
+                        let mut resp = Response::for_request(req, 500, "Server Internal Error");
+                        resp.headers.push(HeaderName::RetryAfter, "1");
+                        let _ = self.transactions.send_response(
+                            server_tx,
+                            500,
+                            Wire::new(to, resp.to_bytes()),
+                            now,
+                        );
+                    }
+                }
+                self.settle_call(ck, now);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// An ACK outside any transaction: the ACK of a 2xx we sent, which stops its
+    /// retransmission.
+    pub(crate) fn on_dialog_ack(&mut self, req: &Request, now: Instant) {
+        let Some((ck, leg)) = self.find_dialog(req) else {
+            debug!("ACK outside any transaction or dialog, absorbed");
+            return;
+        };
+        let cseq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
+        if let Some(call) = self.calls.calls.get_mut(&ck) {
+            call.retx.retain(|r| !(r.leg == leg && r.cseq == cseq));
+        }
+        self.settle_call(ck, now);
+    }
+
+    fn find_dialog(&self, req: &Request) -> Option<(CallKey, Leg)> {
+        let call_id = req.headers.call_id().ok()?.clone();
+        let local = req.headers.to().ok()?.tag()?.clone();
+        let remote = req.headers.from().ok()?.tag()?.clone();
+        self.calls.dialogs.get(&(call_id, local, remote)).copied()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Timers and bookkeeping
+
+    /// Fires every call timer due at `now`.
+    pub(crate) fn handle_call_timeouts(&mut self, now: Instant) {
+        while let Some(&Reverse((at, ck))) = self.calls.wakeups.peek() {
+            if at > now {
+                break;
+            }
+            self.calls.wakeups.pop();
+            let Some(call) = self.calls.calls.get_mut(&ck) else {
+                continue;
+            };
+            if call.scheduled != Some(at) {
+                continue;
+            }
+            call.scheduled = None;
+            if call.routing.poll_timeout().is_some_and(|t| t <= now) {
+                let dir = directory!(self, now);
+                if let Some(call) = self.calls.calls.get_mut(&ck) {
+                    call.routing.handle_timeout(now, &dir);
+                }
+            }
+            self.fire_retx(ck, now);
+            self.fire_probe(ck, now);
+            self.run_outputs(ck, now);
+        }
+    }
+
+    fn fire_retx(&mut self, ck: CallKey, now: Instant) {
+        let t2 = self.transactions.config().t2;
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        let mut expired = false;
+        for r in call
+            .retx
+            .iter_mut()
+            .filter(|r| r.next <= now || r.give_up <= now)
+        {
+            if now >= r.give_up {
+                expired = true;
+                continue;
+            }
+            self.outbox.push_back(r.wire.clone().into_transmit());
+            self.stats.responses_sent += 1;
+            r.interval = (r.interval * 2).min(t2);
+            r.next = now + r.interval;
+        }
+        if expired {
+            call.retx.retain(|r| now < r.give_up);
+            warn!(call = %call.id, "no ACK for our 2xx: ending the call");
+            self.teardown(ck, EndReason::Dropped, None, now);
+        }
+    }
+
+    fn fire_probe(&mut self, ck: CallKey, now: Instant) {
+        let session = self.config.session_expires;
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        let Phase::Bridged(winner) = call.phase else {
+            return;
+        };
+        if call.probe_at.is_none_or(|t| t > now) {
+            return;
+        }
+        call.probe_at = Some(now + session);
+        debug!(call = %call.id, "session check: OPTIONS on both legs");
+        for leg in [Leg::Caller, Leg::Agent(winner)] {
+            self.send_in_dialog(ck, leg, Method::Options, None, now);
+        }
+    }
+
+    /// Re-arms the call's wake-up, and drops the call once nothing of it is left.
+    fn settle_call(&mut self, ck: CallKey, now: Instant) {
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        if call.phase == Phase::Ended && call.live_invites == 0 && call.routing.is_done() {
+            let _ = now;
+            if let Some(call) = self.calls.calls.remove(&ck) {
+                self.drop_call(call);
+            }
+            return;
+        }
+        let next = [
+            call.routing.poll_timeout(),
+            call.retx.iter().map(|r| r.next.min(r.give_up)).min(),
+            call.probe_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if next != call.scheduled {
+            call.scheduled = next;
+            if let Some(at) = next {
+                self.calls.wakeups.push(Reverse((at, ck)));
+            }
+        }
+    }
+
+    fn drop_call(&mut self, call: Call) {
+        if let Some(d) = &call.caller.dialog {
+            self.calls.dialogs.remove(&d.key());
+        }
+        for agent in call.agents.values() {
+            if let Some(d) = &agent.dialog {
+                self.calls.dialogs.remove(&d.key());
+            }
+        }
+        self.calls.by_id.remove(&call.id);
+        self.calls.by_server_tx.remove(&call.caller.server_tx);
+        if self.calls.ended.len() >= ENDED_CALLS_KEPT {
+            self.calls.ended.pop_front();
+        }
+        self.calls.ended.push_back(call.routing.into_record());
+    }
+
+    fn new_branch(&mut self) -> String {
+        format!("{BRANCH_PREFIX}{}", self.next_tag())
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        180 => "Ringing",
+        183 => "Session Progress",
+        other => reason_phrase(other),
+    }
+}

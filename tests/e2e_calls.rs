@@ -1,0 +1,201 @@
+//! End-to-end: calls through the running daemon. sipp plays the caller (a trunk on
+//! 127.0.0.1) and the agents' phones (UAS scenarios on their own ports, registered first).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const CONFIG: &str = r#"
+[sip]
+listen = ["udp:127.0.0.1:{port}"]
+domain = "127.0.0.1"
+
+[[trunks]]
+name = "carrier"
+from = ["{trunk}/32"]
+
+[[users]]
+id = "a1"
+password = "pw1"
+ring_timeout = "2s"
+[[users]]
+id = "a2"
+password = "pw2"
+ring_timeout = "2s"
+[[users]]
+id = "a3"
+password = "pw3"
+ring_timeout = "2s"
+
+[[teams]]
+id = "all"
+members = ["a1", "a2", "a3"]
+strategy = "simultaneous"
+ring_timeout = "2s"
+
+[[teams]]
+id = "rnd"
+members = ["a1", "a2", "a3"]
+strategy = "random"
+ring_timeout = "1s"
+
+[[teams]]
+id = "idle"
+members = ["a1", "a2", "a3"]
+strategy = "longest_idle"
+ring_timeout = "1s"
+
+[[numbers]]
+number = "+33100000001"
+steps = ["team:all"]
+fallback = "hangup"
+
+[[numbers]]
+number = "+33100000002"
+steps = ["user:a1", "user:a2"]
+fallback = "hangup"
+
+[[numbers]]
+number = "+33100000003"
+steps = ["team:rnd"]
+fallback = "hangup"
+
+[[numbers]]
+number = "+33100000004"
+steps = ["team:idle"]
+fallback = "hangup"
+"#;
+
+fn daemon() -> Daemon {
+    Daemon::start(&CONFIG.replace("{trunk}", "127.0.0.1"))
+}
+
+fn call(daemon: &Daemon, scenario: &str, number: &str) {
+    let out = sipp(
+        &format!("calls/{scenario}"),
+        daemon.addr(),
+        "u1",
+        &["-s", number],
+    );
+    assert_sipp_ok(&out, daemon, &format!("{scenario} to {number}"));
+}
+
+fn assert_agent_ok(agent: SippServer, daemon: &Daemon, what: &str) {
+    match agent.wait(Duration::from_secs(20)) {
+        Some(out) => assert_sipp_ok(&out, daemon, what),
+        None => panic!(
+            "{what}: agent did not finish; daemon log:\n{}",
+            tail(&daemon.log(), 60)
+        ),
+    }
+}
+
+/// The agent rung first in each call, from the daemon's log, in call order.
+fn first_rung(log: &str) -> Vec<String> {
+    let mut calls: Vec<(String, String)> = Vec::new();
+    for line in log.lines().filter(|l| l.contains("ringing agent")) {
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .map(|v| v.trim_matches('"').to_string())
+        };
+        if let (Some(call), Some(user)) = (field("call"), field("user")) {
+            if !calls.iter().any(|(c, _)| *c == call) {
+                calls.push((call, user));
+            }
+        }
+    }
+    calls.into_iter().map(|(_, u)| u).collect()
+}
+
+#[test]
+fn ring_all_one_answers_the_others_are_cancelled() {
+    let d = daemon();
+    let winner = SippServer::agent(&d, "a1", "pw1", "calls/uas_answer.xml", 1);
+    let r2 = SippServer::agent(&d, "a2", "pw2", "calls/uas_ring_cancel.xml", 1);
+    let r3 = SippServer::agent(&d, "a3", "pw3", "calls/uas_ring_cancel.xml", 1);
+    call(&d, "uac_call.xml", "+33100000001");
+    assert_agent_ok(winner, &d, "a1 answers");
+    assert_agent_ok(r2, &d, "a2 cancelled");
+    assert_agent_ok(r3, &d, "a3 cancelled");
+}
+
+#[test]
+fn double_answer_one_bridged_the_other_acked_and_byed() {
+    let d = daemon();
+    let x = SippServer::agent(&d, "a1", "pw1", "calls/uas_answer_late.xml", 1);
+    let y = SippServer::agent(&d, "a2", "pw2", "calls/uas_answer_late.xml", 1);
+    call(&d, "uac_call.xml", "+33100000001");
+    // Both phones answered and both got ACK then BYE: the loser at once, the winner when
+    // the caller hung up. The caller saw one answer (its scenario passed).
+    assert_agent_ok(x, &d, "a1");
+    assert_agent_ok(y, &d, "a2");
+    assert_eq!(
+        d.log().matches(" answered").count(),
+        1,
+        "exactly one bridged"
+    );
+}
+
+#[test]
+fn decline_then_the_next_step_answers() {
+    let d = daemon();
+    let decliner = SippServer::agent(&d, "a1", "pw1", "calls/uas_decline.xml", 1);
+    let answerer = SippServer::agent(&d, "a2", "pw2", "calls/uas_answer.xml", 1);
+    call(&d, "uac_call.xml", "+33100000002");
+    assert_agent_ok(decliner, &d, "a1 declines");
+    assert_agent_ok(answerer, &d, "a2 answers");
+}
+
+#[test]
+fn caller_cancel_cancels_the_agents() {
+    let d = daemon();
+    let r1 = SippServer::agent(&d, "a1", "pw1", "calls/uas_ring_cancel.xml", 1);
+    let r2 = SippServer::agent(&d, "a2", "pw2", "calls/uas_ring_cancel.xml", 1);
+    call(&d, "uac_cancel.xml", "+33100000001");
+    assert_agent_ok(r1, &d, "a1 cancelled");
+    assert_agent_ok(r2, &d, "a2 cancelled");
+}
+
+#[test]
+fn trunk_acl_403_and_unknown_number_404() {
+    let d = Daemon::start(&CONFIG.replace("{trunk}", "127.0.0.2"));
+    call(&d, "uac_403.xml", "+33100000001");
+    let d = daemon();
+    call(&d, "uac_404.xml", "+33999999999");
+}
+
+#[test]
+fn longest_idle_rings_the_agent_idle_longest_first() {
+    let d = daemon();
+    let agents: Vec<SippServer> = [("a1", "pw1"), ("a2", "pw2"), ("a3", "pw3")]
+        .into_iter()
+        .map(|(u, p)| SippServer::agent(&d, u, p, "calls/uas_answer.xml", 10))
+        .collect();
+    for _ in 0..4 {
+        call(&d, "uac_call.xml", "+33100000004");
+    }
+    drop(agents);
+    // Never called first (team order), then the one whose last call ended longest ago.
+    assert_eq!(first_rung(&d.log()), vec!["a1", "a2", "a3", "a1"]);
+}
+
+#[test]
+fn random_spreads_the_first_agent() {
+    let d = daemon();
+    let agents: Vec<SippServer> = [("a1", "pw1"), ("a2", "pw2"), ("a3", "pw3")]
+        .into_iter()
+        .map(|(u, p)| SippServer::agent(&d, u, p, "calls/uas_answer.xml", 20))
+        .collect();
+    for _ in 0..10 {
+        call(&d, "uac_call.xml", "+33100000003");
+    }
+    drop(agents);
+    let firsts = first_rung(&d.log());
+    assert_eq!(firsts.len(), 10, "{firsts:?}");
+    let distinct: std::collections::HashSet<&String> = firsts.iter().collect();
+    // All ten the same agent has probability 3 / 3^10 under a fair shuffle.
+    assert!(distinct.len() > 1, "{firsts:?}");
+}
