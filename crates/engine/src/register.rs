@@ -46,12 +46,18 @@ pub fn registrar_settings(
     let users = cfg
         .users
         .iter()
-        .filter_map(|u| {
-            let password = u.password.as_ref()?;
-            Some(registrar::UserCredential::new(
+        .filter_map(|u| match (&u.password, sip.auth) {
+            (Some(password), _) => Some(registrar::UserCredential::new(
                 u.id.to_string(),
                 password.expose().to_string(),
-            ))
+            )),
+            // Without authentication a user needs no password to register; with it, a user
+            // without a password cannot register (the config refuses that combination).
+            (None, config::Auth::None) => Some(registrar::UserCredential::new(
+                u.id.to_string(),
+                String::new(),
+            )),
+            (None, config::Auth::Digest) => None,
         })
         .collect();
     (rc, users)
