@@ -3,7 +3,7 @@
 # (the end-to-end tests start the daemon on loopback and drive it with sipp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh build-essential pkg-config sip-tester
+source scripts/setup.sh build-essential pkg-config cmake sip-tester
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
