@@ -199,3 +199,157 @@ fn random_spreads_the_first_agent() {
     // All ten the same agent has probability 3 / 3^10 under a fair shuffle.
     assert!(distinct.len() > 1, "{firsts:?}");
 }
+
+/// A response to `req` (a request as text) with the mandatory headers copied (RFC 3261
+/// §8.2.6.2) and our To tag.
+fn reply(req: &str, status: &str, tag: &str, extra: &[String], body: &str) -> String {
+    let mut out = format!("SIP/2.0 {status}\r\n");
+    for v in headers(req, "Via") {
+        out.push_str(&format!("Via: {v}\r\n"));
+    }
+    out.push_str(&format!(
+        "From: {}\r\n",
+        header(req, "From").unwrap_or_default()
+    ));
+    let to = header(req, "To").unwrap_or_default();
+    match to.contains(";tag=") {
+        true => out.push_str(&format!("To: {to}\r\n")),
+        false => out.push_str(&format!("To: {to};tag={tag}\r\n")),
+    }
+    out.push_str(&format!(
+        "Call-ID: {}\r\n",
+        header(req, "Call-ID").unwrap_or_default()
+    ));
+    out.push_str(&format!(
+        "CSeq: {}\r\n",
+        header(req, "CSeq").unwrap_or_default()
+    ));
+    for h in extra {
+        out.push_str(h);
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    out
+}
+
+#[test]
+fn agent_registered_over_tcp_is_rung_on_its_connection() {
+    let config = CONFIG.replace("{trunk}", "127.0.0.1").replace(
+        r#"listen = ["udp:127.0.0.1:{port}"]"#,
+        r#"listen = ["udp:127.0.0.1:{port}", "tcp:127.0.0.1:{port}"]"#,
+    );
+    let d = Daemon::start(&config);
+    let mut agent = Ua::tcp(d.addr());
+    agent.user = "a1".into();
+    let (_, registered) = agent.register(d.addr(), "pw1");
+    assert_eq!(status_code(&registered), 200, "{registered}");
+
+    let addr = d.addr();
+    let caller =
+        std::thread::spawn(move || sipp("calls/uac_call.xml", addr, "u1", &["-s", "+33100000002"]));
+    let invite = agent
+        .recv(Duration::from_secs(10))
+        .expect("an INVITE on the agent's TCP connection");
+    assert!(invite.starts_with("INVITE sip:a1@"), "{invite}");
+    assert!(
+        header(&invite, "Via")
+            .unwrap_or_default()
+            .starts_with("SIP/2.0/TCP"),
+        "{invite}"
+    );
+    assert!(
+        header(&invite, "Contact")
+            .unwrap_or_default()
+            .contains("transport=tcp"),
+        "{invite}"
+    );
+    assert_eq!(
+        header(&invite, "X-Switchboard-Line"),
+        Some("+33100000002"),
+        "{invite}"
+    );
+
+    let contact = format!("Contact: <sip:a1@{};transport=tcp>", agent.local);
+    let sdp = "v=0\r\no=a1 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+    let ringing = reply(
+        &invite,
+        "180 Ringing",
+        "agent1",
+        std::slice::from_ref(&contact),
+        "",
+    );
+    agent.send_to(addr, &ringing).expect("180");
+    let ok = reply(
+        &invite,
+        "200 OK",
+        "agent1",
+        &[contact.clone(), "Content-Type: application/sdp".into()],
+        sdp,
+    );
+    agent.send_to(addr, &ok).expect("200");
+
+    // The ACK of our 200, then the caller's hang-up relayed as a BYE, all on the same connection.
+    let mut acked = false;
+    let mut byed = false;
+    for _ in 0..10 {
+        let Some(msg) = agent.recv(Duration::from_secs(5)) else {
+            break;
+        };
+        if msg.starts_with("ACK ") {
+            acked = true;
+        } else if msg.starts_with("BYE ") {
+            agent
+                .send_to(addr, &reply(&msg, "200 OK", "agent1", &[], ""))
+                .expect("200 to BYE");
+            byed = true;
+            break;
+        }
+    }
+    assert!(
+        acked && byed,
+        "ACK {acked}, BYE {byed}; daemon log:\n{}",
+        tail(&d.log(), 40)
+    );
+    let out = caller.join().expect("caller thread");
+    assert_sipp_ok(&out, &d, "caller through a TCP agent");
+}
+
+#[test]
+fn tcp_agent_that_went_away_is_dropped_from_the_fork() {
+    let config = CONFIG.replace("{trunk}", "127.0.0.1").replace(
+        r#"listen = ["udp:127.0.0.1:{port}"]"#,
+        r#"listen = ["udp:127.0.0.1:{port}", "tcp:127.0.0.1:{port}"]"#,
+    );
+    let d = Daemon::start(&config);
+    let mut agent = Ua::tcp(d.addr());
+    agent.user = "a1".into();
+    let (_, registered) = agent.register(d.addr(), "pw1");
+    assert_eq!(status_code(&registered), 200, "{registered}");
+    drop(agent); // the phone vanished; its binding stays until it expires
+
+    // The daemon cannot reconnect to the phone's old port: the branch fails as a transport
+    // error (RFC 3261 §17.1.4), the next step (a2, not registered) is skipped, and the caller
+    // gets the fallback's 480 — not a Timer B wait of 32 s.
+    let mut caller = Ua::udp();
+    let invite = caller.request("INVITE", "sip:+33100000002@127.0.0.1", &[]);
+    caller.send_to(d.addr(), &invite).expect("INVITE");
+    let mut last = String::new();
+    while let Some(msg) = caller.recv(Duration::from_secs(15)) {
+        let done = status_code(&msg) >= 200;
+        last = msg;
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        status_code(&last),
+        480,
+        "{last}\nlog:\n{}",
+        tail(&d.log(), 30)
+    );
+    assert!(
+        d.log().contains("TCP connect failed"),
+        "{}",
+        tail(&d.log(), 30)
+    );
+}

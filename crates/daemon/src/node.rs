@@ -14,6 +14,8 @@ use crate::transport::{self, TcpLimits, Transports};
 
 /// Messages waiting for the engine. UDP drops (and counts) beyond it; TCP readers wait.
 const INBOUND_QUEUE: usize = 8192;
+/// Destinations the transports could not reach, waiting for the engine.
+const UNREACHABLE_QUEUE: usize = 256;
 /// How many queued messages the engine takes per wake-up before it checks its timers.
 const BATCH: usize = 256;
 /// The longest the node waits, on SIGTERM, for transactions in progress to finish.
@@ -27,7 +29,15 @@ pub async fn run(cfg: config::Config, config_path: PathBuf) -> io::Result<()> {
         idle_timeout: cfg.sip.tcp_idle_timeout,
         max_message_size: cfg.sip.max_message_size,
     };
-    let transports = transport::start(&cfg.sip.listen, limits, inbound_tx, shutdown_rx).await?;
+    let (unreachable_tx, mut unreachable_rx) = mpsc::channel(UNREACHABLE_QUEUE);
+    let transports = transport::start(
+        &cfg.sip.listen,
+        limits,
+        inbound_tx,
+        unreachable_tx,
+        shutdown_rx,
+    )
+    .await?;
     let mut engine = Engine::from_config(&cfg, rand::random(), rand::random())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("registrar: {e}")))?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -59,6 +69,10 @@ pub async fn run(cfg: config::Config, config_path: PathBuf) -> io::Result<()> {
                 for inbound in batch.drain(..) {
                     engine.handle_inbound(inbound, now);
                 }
+                flush(&mut engine, &transports);
+            }
+            Some((transport, dest)) = unreachable_rx.recv() => {
+                engine.on_unreachable(transport, dest, Instant::now());
                 flush(&mut engine, &transports);
             }
             _ = sleep_until(wake) => {
@@ -142,10 +156,7 @@ fn flush(engine: &mut Engine, transports: &Transports) {
             (Transport::Tcp, Some(conn)) => {
                 transports.send_tcp(conn, t.data);
             }
-            (Transport::Tcp, None) => {
-                // Opening connections for requests we originate arrives with call routing.
-                warn!(dest = %t.dest, "TCP message without a connection, dropped");
-            }
+            (Transport::Tcp, None) => transports.send_tcp_to(t.dest, t.data),
             (Transport::Udp, _) => transports.send_udp(t.local, t.dest, &t.data),
         }
     }

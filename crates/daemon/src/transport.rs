@@ -24,6 +24,8 @@ use tracing::{debug, info, warn};
 
 /// Bytes queued for one TCP connection before further sends to it are dropped.
 const TCP_WRITE_QUEUE: usize = 256;
+/// How long we wait for a TCP connection we open (to an agent) before giving up on it.
+const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The largest UDP datagram we read; SIP over UDP must stay well below it.
 const UDP_MAX_DATAGRAM: usize = 65_535;
 /// Kernel buffer asked for each UDP socket. The default (about 200 KiB) holds some 300
@@ -45,7 +47,7 @@ pub struct TransportStats {
 /// The sending side of all transports, shared by the node.
 pub struct Transports {
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
-    tcp: Arc<DashMap<ConnId, mpsc::Sender<Bytes>>>,
+    tcp: Arc<TcpShared>,
     pub stats: Arc<TransportStats>,
 }
 
@@ -74,7 +76,51 @@ impl Transports {
     /// Queues bytes on an open TCP connection. Returns false when the connection is gone or
     /// its queue is full.
     pub fn send_tcp(&self, conn: ConnId, data: Bytes) -> bool {
-        let sent = match self.tcp.get(&conn) {
+        self.tcp.send(conn, data)
+    }
+
+    /// Sends over TCP to `dest` with no connection named: the connection the peer keeps open
+    /// with us (a phone that registered over TCP), else a new one (RFC 3261 §18.1.1). Bytes
+    /// for a connection still being opened wait for it, in order. A failed connect is reported
+    /// on the unreachable queue.
+    pub fn send_tcp_to(&self, dest: SocketAddr, data: Bytes) {
+        let peer_conn = self.tcp.peers.get(&dest).map(|c| *c);
+        if let Some(conn) = peer_conn {
+            if self.tcp.send(conn, data.clone()) {
+                return;
+            }
+        }
+        if let Some(mut queued) = self.tcp.pending.get_mut(&dest) {
+            queued.push(data);
+            return;
+        }
+        self.tcp.pending.insert(dest, vec![data]);
+        tokio::spawn(connect_tcp(self.tcp.clone(), dest));
+    }
+}
+
+/// What the TCP side shares between the acceptors, the outbound connectors and the node.
+struct TcpShared {
+    limits: TcpLimits,
+    permits: Arc<Semaphore>,
+    next_conn: AtomicU64,
+    /// Write queues of open connections.
+    conns: DashMap<ConnId, mpsc::Sender<Bytes>>,
+    /// The open connection to each peer address (accepted or opened by us).
+    peers: DashMap<SocketAddr, ConnId>,
+    /// Bytes waiting for a connection we are opening.
+    pending: DashMap<SocketAddr, Vec<Bytes>>,
+    /// The local address our outbound connections are opened from, per IP family.
+    locals: Vec<SocketAddr>,
+    inbound: mpsc::Sender<Inbound>,
+    unreachable: mpsc::Sender<(Transport, SocketAddr)>,
+    stats: Arc<TransportStats>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl TcpShared {
+    fn send(&self, conn: ConnId, data: Bytes) -> bool {
+        let sent = match self.conns.get(&conn) {
             Some(tx) => tx.try_send(data).is_ok(),
             None => false,
         };
@@ -82,6 +128,38 @@ impl Transports {
             self.stats.tcp_send_dropped.fetch_add(1, Ordering::Relaxed);
         }
         sent
+    }
+
+    /// Registers a connection (accepted or opened) and serves it until it closes.
+    fn spawn_connection(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        local: SocketAddr,
+        peer: SocketAddr,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        first: Vec<Bytes>,
+    ) {
+        let _ = stream.set_nodelay(true);
+        let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = mpsc::channel(TCP_WRITE_QUEUE);
+        for data in first {
+            if tx.try_send(data).is_err() {
+                self.stats.tcp_send_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.conns.insert(conn, tx.clone());
+        self.peers.insert(peer, conn);
+        let shared = self.clone();
+        tokio::spawn(async move {
+            let io = TcpIo {
+                outgoing: rx,
+                pong: tx,
+            };
+            serve_tcp(stream, conn, local, peer, io, &shared).await;
+            shared.conns.remove(&conn);
+            shared.peers.remove_if(&peer, |_, c| *c == conn);
+            drop(permit);
+        });
     }
 }
 
@@ -99,10 +177,10 @@ pub async fn start(
     listen: &[config::Listen],
     limits: TcpLimits,
     inbound: mpsc::Sender<Inbound>,
+    unreachable: mpsc::Sender<(Transport, SocketAddr)>,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<Transports> {
     let stats = Arc::new(TransportStats::default());
-    let tcp_conns: Arc<DashMap<ConnId, mpsc::Sender<Bytes>>> = Arc::new(DashMap::new());
     let mut udp = HashMap::new();
     let mut tcp_listeners = Vec::new();
     for l in listen {
@@ -134,25 +212,27 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let next_conn = Arc::new(AtomicU64::new(1));
+    let locals = tcp_listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    let tcp = Arc::new(TcpShared {
+        limits,
+        permits: Arc::new(Semaphore::new(limits.max_connections)),
+        next_conn: AtomicU64::new(1),
+        conns: DashMap::new(),
+        peers: DashMap::new(),
+        pending: DashMap::new(),
+        locals,
+        inbound,
+        unreachable,
+        stats: stats.clone(),
+        shutdown,
+    });
     for listener in tcp_listeners {
-        tokio::spawn(tcp_accept(
-            listener,
-            limits,
-            permits.clone(),
-            next_conn.clone(),
-            tcp_conns.clone(),
-            inbound.clone(),
-            stats.clone(),
-            shutdown.clone(),
-        ));
+        tokio::spawn(tcp_accept(listener, tcp.clone()));
     }
-    Ok(Transports {
-        udp,
-        tcp: tcp_conns,
-        stats,
-    })
+    Ok(Transports { udp, tcp, stats })
 }
 
 /// A UDP socket with large kernel buffers; IPv6 sockets are IPv6-only so `[::]` and
@@ -252,20 +332,11 @@ async fn udp_receive(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn tcp_accept(
-    listener: TcpListener,
-    limits: TcpLimits,
-    permits: Arc<Semaphore>,
-    next_conn: Arc<AtomicU64>,
-    conns: Arc<DashMap<ConnId, mpsc::Sender<Bytes>>>,
-    inbound: mpsc::Sender<Inbound>,
-    stats: Arc<TransportStats>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn tcp_accept(listener: TcpListener, tcp: Arc<TcpShared>) {
     let Ok(local) = listener.local_addr() else {
         return;
     };
+    let mut shutdown = tcp.shutdown.clone();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -279,47 +350,73 @@ async fn tcp_accept(
                 continue;
             }
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            stats.tcp_rejected_limit.fetch_add(1, Ordering::Relaxed);
+        let Ok(permit) = tcp.permits.clone().try_acquire_owned() else {
+            tcp.stats.tcp_rejected_limit.fetch_add(1, Ordering::Relaxed);
             debug!(%peer, "TCP connection limit reached, closing");
             drop(stream);
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        let conn = ConnId(next_conn.fetch_add(1, Ordering::Relaxed));
-        let (tx, rx) = mpsc::channel(TCP_WRITE_QUEUE);
-        conns.insert(conn, tx.clone());
-        let conns = conns.clone();
-        let inbound = inbound.clone();
-        let stats = stats.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let io = TcpIo {
-                outgoing: rx,
-                pong: tx,
-            };
-            serve_tcp(
-                stream, conn, local, peer, limits, io, inbound, &stats, shutdown,
-            )
-            .await;
-            conns.remove(&conn);
-            drop(permit);
-        });
+        tcp.spawn_connection(stream, local, peer, permit, Vec::new());
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Opens a connection to `dest` for the bytes queued in `pending`; reports `dest` unreachable
+/// when it cannot (limit reached, refused, or no answer within the connect timeout).
+async fn connect_tcp(tcp: Arc<TcpShared>, dest: SocketAddr) {
+    let opened = match tcp.permits.clone().try_acquire_owned() {
+        Ok(permit) => {
+            match tokio::time::timeout(TCP_CONNECT_TIMEOUT, TcpStream::connect(dest)).await {
+                Ok(Ok(stream)) => Some((stream, permit)),
+                Ok(Err(e)) => {
+                    debug!(%dest, error = %e, "TCP connect failed");
+                    None
+                }
+                Err(_) => {
+                    debug!(%dest, "TCP connect timed out");
+                    None
+                }
+            }
+        }
+        Err(_) => {
+            tcp.stats.tcp_rejected_limit.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    };
+    let queued = tcp
+        .pending
+        .remove(&dest)
+        .map(|(_, q)| q)
+        .unwrap_or_default();
+    match opened {
+        Some((stream, permit)) => {
+            let local = stream
+                .local_addr()
+                .ok()
+                .or_else(|| tcp.locals.first().copied())
+                .unwrap_or(dest);
+            tcp.spawn_connection(stream, local, dest, permit, queued);
+        }
+        None => {
+            tcp.stats
+                .tcp_send_dropped
+                .fetch_add(queued.len() as u64, Ordering::Relaxed);
+            let _ = tcp.unreachable.try_send((Transport::Tcp, dest));
+        }
+    }
+}
+
 async fn serve_tcp(
     stream: TcpStream,
     conn: ConnId,
     local: SocketAddr,
     peer: SocketAddr,
-    limits: TcpLimits,
     io: TcpIo,
-    inbound: mpsc::Sender<Inbound>,
-    stats: &TransportStats,
-    mut shutdown: watch::Receiver<bool>,
+    tcp: &TcpShared,
 ) {
+    let limits = tcp.limits;
+    let stats = &tcp.stats;
+    let inbound = &tcp.inbound;
+    let mut shutdown = tcp.shutdown.clone();
     debug!(%peer, conn = conn.0, "TCP connection open");
     let (mut reader, writer) = stream.into_split();
     let TcpIo { outgoing, pong } = io;

@@ -96,6 +96,11 @@ pub struct Calls {
 }
 
 impl Calls {
+    /// The client transactions the calls are waiting on.
+    pub(crate) fn client_ids(&self) -> impl Iterator<Item = TxId> + '_ {
+        self.clients.keys().copied()
+    }
+
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.wakeups.peek().map(|Reverse((at, _))| *at)
     }
@@ -479,18 +484,24 @@ impl Engine {
             .lookup(user.as_str(), now)
             .into_iter()
             .find(|b| &*b.uri == contact.as_str());
-        let local = self.config.udp_listen;
         let target = Uri::parse(Bytes::from(contact.as_str().to_owned())).ok();
-        let (Some(binding), Some(local), Some(target)) = (binding, local, target) else {
-            debug!(%contact, "contact not reachable over UDP");
+        let (Some(binding), Some(target)) = (binding, target) else {
+            debug!(%contact, "contact gone or unusable");
             return self.branch_unreachable(ck, branch, now);
         };
-        if !binding.transport.eq_ignore_ascii_case("udp") {
-            debug!(%contact, transport = %binding.transport, "only UDP contacts are rung yet");
+        // The phone is reached where and how it registered from (a NATed phone only answers
+        // there; a TCP phone on the connection it keeps open).
+        let transport = if binding.transport.eq_ignore_ascii_case("tcp") {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
+        let Some(local) = self.config.local_for(transport, binding.received) else {
+            debug!(%contact, transport = transport.as_str(), "no listen address to reach the contact from");
             return self.branch_unreachable(ck, branch, now);
-        }
+        };
         let dest = Destination {
-            transport: Transport::Udp,
+            transport,
             local,
             dest: binding.received,
             conn: None,
@@ -516,7 +527,10 @@ impl Engine {
         let mut req = Request::new(Method::Invite, target);
         req.headers.push(
             HeaderName::Via,
-            format!("SIP/2.0/UDP {local};branch={tx_branch};rport"),
+            format!(
+                "SIP/2.0/{} {local};branch={tx_branch};rport",
+                transport.as_str()
+            ),
         );
         req.headers.push(
             HeaderName::MaxForwards,
@@ -536,7 +550,7 @@ impl Engine {
         req.headers.push(HeaderName::CallId, call_id);
         req.headers.push(HeaderName::CSeq, "1 INVITE");
         req.headers
-            .push(HeaderName::Contact, format!("<sip:switchboard@{local}>"));
+            .push(HeaderName::Contact, contact_uri(local, transport));
         req.headers.push(HeaderName::Allow, ALLOW);
         req.headers.push(HeaderName::UserAgent, user_agent);
         req.headers.push(
@@ -594,7 +608,7 @@ impl Engine {
         );
         match self
             .transactions
-            .insert_client_invite(key, wire, false, now)
+            .insert_client_invite(key, wire, transport.is_reliable(), now)
         {
             Ok(id) => {
                 call.live_invites += 1;
@@ -861,10 +875,9 @@ impl Engine {
         resp.headers
             .push(HeaderName::Server, self.config.user_agent.clone());
         if (101..300).contains(&status) {
-            if let Some(local) = self.contact_addr(call.caller.dest) {
-                resp.headers
-                    .push(HeaderName::Contact, format!("<sip:switchboard@{local}>"));
-            }
+            let dest = call.caller.dest;
+            resp.headers
+                .push(HeaderName::Contact, contact_uri(dest.local, dest.transport));
         }
         if (200..300).contains(&status) {
             resp.headers.push(HeaderName::Allow, ALLOW);
@@ -883,14 +896,6 @@ impl Engine {
             return None;
         }
         Some(wire)
-    }
-
-    /// The address to put in our Contact for a leg that uses `dest`.
-    fn contact_addr(&self, dest: Destination) -> Option<std::net::SocketAddr> {
-        match dest.transport {
-            Transport::Udp => Some(dest.local),
-            Transport::Tcp => Some(dest.local),
-        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -937,8 +942,10 @@ impl Engine {
         req.headers
             .push(HeaderName::CSeq, format!("{seq} {}", method.as_str()));
         if method == Method::Invite {
-            req.headers
-                .push(HeaderName::Contact, format!("<sip:switchboard@{local}>"));
+            req.headers.push(
+                HeaderName::Contact,
+                contact_uri(local, dialog.dest.transport),
+            );
         }
         req.headers.push(HeaderName::UserAgent, user_agent);
         Some((req, dialog.dest, branch))
@@ -1544,5 +1551,14 @@ fn reason(status: u16) -> &'static str {
         180 => "Ringing",
         183 => "Session Progress",
         other => reason_phrase(other),
+    }
+}
+
+/// Our Contact on a leg: the listen address the leg uses, with `transport=tcp` when it is TCP so
+/// the peer's in-dialog requests come back the same way (RFC 3261 §8.1.1.8).
+fn contact_uri(local: std::net::SocketAddr, transport: Transport) -> String {
+    match transport {
+        Transport::Udp => format!("<sip:switchboard@{local}>"),
+        Transport::Tcp => format!("<sip:switchboard@{local};transport=tcp>"),
     }
 }

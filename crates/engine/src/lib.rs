@@ -122,8 +122,9 @@ pub struct NodeConfig {
     pub user_agent: String,
     /// Addresses we listen on, for loop detection.
     pub listen: Vec<SocketAddr>,
-    /// The UDP listen address agent legs are sent from (and our Contact on them).
-    pub udp_listen: Option<SocketAddr>,
+    /// Every listen address with its transport: agent legs go out from the one that matches
+    /// the agent's registration (transport and IP family), which is also our Contact there.
+    pub sockets: Vec<(Transport, SocketAddr)>,
     /// The configuration calls are routed with; a call keeps the one it started with.
     pub routing: Arc<config::Config>,
     /// See [`SESSION_EXPIRES`].
@@ -132,17 +133,32 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
+    /// The listen address to reach `dest` over `transport` from: same transport, same IP
+    /// family, the first configured.
+    pub fn local_for(&self, transport: Transport, dest: SocketAddr) -> Option<SocketAddr> {
+        self.sockets
+            .iter()
+            .find(|(t, a)| *t == transport && a.is_ipv4() == dest.is_ipv4())
+            .map(|(_, a)| *a)
+    }
+
     pub fn from_config(cfg: &config::Config) -> NodeConfig {
         NodeConfig {
             domain: cfg.sip.domain.to_string(),
             user_agent: cfg.sip.user_agent.clone(),
             listen: cfg.sip.listen.iter().map(|l| l.addr).collect(),
-            udp_listen: cfg
+            sockets: cfg
                 .sip
                 .listen
                 .iter()
-                .find(|l| l.transport == config::Transport::Udp)
-                .map(|l| l.addr),
+                .map(|l| {
+                    let transport = match l.transport {
+                        config::Transport::Udp => Transport::Udp,
+                        config::Transport::Tcp => Transport::Tcp,
+                    };
+                    (transport, l.addr)
+                })
+                .collect(),
             routing: Arc::new(cfg.clone()),
             session_expires: SESSION_EXPIRES,
             timers: sip_core::TimerConfig {
@@ -237,6 +253,25 @@ impl Engine {
             Ok(sip_msg::Message::Request(req)) => self.on_request(req, &inbound, now),
             Ok(sip_msg::Message::Response(resp)) => self.on_response(resp, &inbound, now),
             Err(e) => self.on_parse_error(e, &inbound, now),
+        }
+        self.drain_transactions(now);
+    }
+
+    /// The transport could not reach `dest` (a TCP connect failed or the connection broke):
+    /// every client transaction bound there fails at once (RFC 3261 §17.1.4), so a dead agent
+    /// is dropped from the fork now instead of after Timer B.
+    pub fn on_unreachable(&mut self, transport: Transport, dest: SocketAddr, now: Instant) {
+        let failed: Vec<sip_core::TxId> = self
+            .calls
+            .client_ids()
+            .filter(|id| {
+                self.transactions
+                    .request(*id)
+                    .is_some_and(|w| w.to.transport == transport && w.to.dest == dest)
+            })
+            .collect();
+        for id in failed {
+            let _ = self.transactions.on_transport_error(id, now);
         }
         self.drain_transactions(now);
     }
