@@ -87,8 +87,10 @@ fn run(path: &std::path::Path, log_format: Option<LogFormat>) -> ExitCode {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the node task, the socket readers and the TCP connections run on it
+    // cooperatively, so a received datagram reaches the engine without waking another thread
+    // (a cross-thread wake-up per message cost more than parsing it under REGISTER load).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .thread_name("switchboard")
         .enable_all()
         .build()

@@ -245,6 +245,12 @@ impl Engine {
             return Some((420, "Bad Extension".into()));
         }
         // Merged requests (§8.2.2.2): only requests outside a dialog, identified without To tag.
+        // Not REGISTER: nothing forks it on its way to the registrar of its domain, and
+        // remembering every REGISTER for 32 s at registration-storm rates would cost memory
+        // for no protection.
+        if req.method == Method::Register {
+            return None;
+        }
         if let (Ok(from), Ok(to), Ok(call_id), Ok(cseq)) = (
             req.headers.from(),
             req.headers.to(),
