@@ -1,8 +1,12 @@
-//! Switchboard's media engine. Sans-IO: no sockets, no tasks, no clock.
+//! Switchboard's media engine: the jitter buffer, RTP statistics, SDP offer/answer rewriting and
+//! the RTP relay.
 //!
-//! Every input carries the time it happened (`arrival` on a packet, `now` on a call); nothing in
-//! this crate reads the clock, so a test can replay an hour of traffic in milliseconds and get the
-//! same answer every time.
+//! The protocol logic is sans-IO: [`jitter`], [`rtp_stats`], [`sdp`] and the relay's decision
+//! machine ([`relay::RelaySession`]) take the time an input happened (`arrival` on a packet,
+//! `now` on a call) and never read the clock, so a test can replay an hour of traffic in
+//! milliseconds and get the same answer every time. Two modules own I/O and say so: [`ports`]
+//! binds the RTP/RTCP socket pairs, and `relay::io` is the thin tokio shell that moves packets
+//! between those sockets and the relay machines.
 //!
 //! # Jitter buffer ([`jitter`])
 //!
@@ -31,7 +35,10 @@
 //! relay keeps one per leg; the jitter buffer does not depend on it.
 
 pub mod jitter;
+pub mod ports;
+pub mod relay;
 pub mod rtp_stats;
+pub mod sdp;
 
 mod error;
 
