@@ -353,3 +353,103 @@ fn tcp_agent_that_went_away_is_dropped_from_the_fork() {
         tail(&d.log(), 30)
     );
 }
+
+#[test]
+fn session_timers_are_negotiated_on_both_legs() {
+    // `[sip] session_expires` is what we offer agents; the caller keeps its own interval.
+    let config = CONFIG.replace("{trunk}", "127.0.0.1").replace(
+        "domain = \"127.0.0.1\"\n",
+        "domain = \"127.0.0.1\"\nsession_expires = \"10m\"\n",
+    );
+    let d = Daemon::start(&config);
+    let addr = d.addr();
+    let mut agent = Ua::udp();
+    agent.user = "a1".into();
+    let (_, registered) = agent.register(addr, "pw1");
+    assert_eq!(status_code(&registered), 200, "{registered}");
+
+    let sdp = "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7002 RTP/AVP 8\r\n";
+    let mut caller = Ua::udp();
+    let invite = caller.request_with_body(
+        "INVITE",
+        "sip:+33100000002@127.0.0.1",
+        &[
+            format!("Contact: <sip:test@{}>", caller.local),
+            "Supported: timer".into(),
+            "Session-Expires: 300".into(),
+            "Content-Type: application/sdp".into(),
+        ],
+        sdp,
+    );
+    caller.send_to(addr, &invite).expect("INVITE");
+
+    let offered = agent
+        .recv(Duration::from_secs(10))
+        .expect("an INVITE to the agent");
+    assert!(offered.starts_with("INVITE sip:a1@"), "{offered}");
+    assert_eq!(header(&offered, "Supported"), Some("timer"), "{offered}");
+    assert_eq!(
+        header(&offered, "Session-Expires"),
+        Some("600"),
+        "{offered}"
+    );
+    assert_eq!(header(&offered, "Min-SE"), Some("90"), "{offered}");
+    let contact = format!("Contact: <sip:a1@{}>", agent.local);
+    let ok = reply(
+        &offered,
+        "200 OK",
+        "agent1",
+        &[
+            contact,
+            "Session-Expires: 600;refresher=uas".into(),
+            "Require: timer".into(),
+            "Content-Type: application/sdp".into(),
+        ],
+        sdp,
+    );
+    agent.send_to(addr, &ok).expect("200");
+
+    let mut answer = None;
+    while let Some(msg) = caller.recv(Duration::from_secs(10)) {
+        if status_code(&msg) >= 200 {
+            answer = Some(msg);
+            break;
+        }
+    }
+    let answer = answer.unwrap_or_else(|| panic!("no answer; log:\n{}", tail(&d.log(), 30)));
+    assert_eq!(status_code(&answer), 200, "{answer}");
+    assert_eq!(
+        header(&answer, "Session-Expires"),
+        Some("300;refresher=uac"),
+        "the caller refreshes its leg: {answer}"
+    );
+    assert_eq!(header(&answer, "Require"), Some("timer"), "{answer}");
+
+    // ACK, then hang up cleanly.
+    let in_dialog = |method: &str, cseq: u32| {
+        format!(
+            "{method} sip:switchboard@{addr} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK{};rport\r\n\
+             Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
+             Content-Length: 0\r\n\r\n",
+            caller.local,
+            random_token(),
+            header(&answer, "From").unwrap_or_default(),
+            header(&answer, "To").unwrap_or_default(),
+            header(&answer, "Call-ID").unwrap_or_default(),
+        )
+    };
+    let (ack, bye) = (in_dialog("ACK", 1), in_dialog("BYE", 2));
+    caller.send_to(addr, &ack).expect("ACK");
+    caller.send_to(addr, &bye).expect("BYE");
+    let mut agent_byed = false;
+    while let Some(msg) = agent.recv(Duration::from_secs(5)) {
+        if msg.starts_with("BYE ") {
+            agent
+                .send_to(addr, &reply(&msg, "200 OK", "agent1", &[], ""))
+                .expect("200 to BYE");
+            agent_byed = true;
+            break;
+        }
+    }
+    assert!(agent_byed, "log:\n{}", tail(&d.log(), 30));
+}

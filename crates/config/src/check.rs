@@ -347,6 +347,23 @@ fn check_sip(sip: &Sip, ctx: &mut Ctx<'_>) {
             );
         }
     }
+    if sip.session_expires < crate::model::MIN_SESSION_EXPIRES {
+        ctx.error(
+            p.k("session_expires"),
+            format!(
+                "{} is below 90s, the smallest session interval of RFC 4028 (Min-SE)",
+                show(sip.session_expires)
+            ),
+        );
+    } else if sip.session_expires.subsec_nanos() != 0 {
+        ctx.error(
+            p.k("session_expires"),
+            format!(
+                "{} is not a whole number of seconds (Session-Expires counts seconds)",
+                show(sip.session_expires)
+            ),
+        );
+    }
     if sip.user_agent.trim().is_empty() || has_control(&sip.user_agent) {
         ctx.error(
             p.k("user_agent"),

@@ -53,7 +53,7 @@ pub use hours::{ClosedDate, Days, Hours, OpenSlot, TimeOfDay, Weekday, Zone};
 pub use model::{
     Access, Api, ApiToken, Auth, Codec, Config, Contact, Crm, Dialled, DigestAlgorithm, InputSpec,
     Ivr, IvrOption, Line, Log, LogFormat, LogLevel, Media, Menu, Sip, Store, Strategy, Team, Trunk,
-    User,
+    User, MIN_SESSION_EXPIRES,
 };
 pub use values::{
     Domain, Dtmf, Extension, IvrId, Listen, PhoneNumber, Route, Secret, Step, TeamId, Transport,

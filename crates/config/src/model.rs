@@ -181,7 +181,14 @@ pub struct Sip {
     pub t4: Duration,
     #[serde(default = "defaults::user_agent")]
     pub user_agent: String,
+    /// Session timer interval (RFC 4028) offered on agent legs; also how long a leg without
+    /// timer support may stay silent before it is probed. At least [`MIN_SESSION_EXPIRES`].
+    #[serde(default = "defaults::session_expires", deserialize_with = "duration")]
+    pub session_expires: Duration,
 }
+
+/// RFC 4028 §4: the smallest session interval (`Min-SE`) allowed, 90 seconds.
+pub const MIN_SESSION_EXPIRES: Duration = Duration::from_secs(90);
 
 /// `sip.auth`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -578,6 +585,10 @@ pub(crate) mod defaults {
     }
     pub fn t4() -> Duration {
         Duration::from_secs(5)
+    }
+    /// RFC 4028 §4 recommends 30 minutes.
+    pub fn session_expires() -> Duration {
+        Duration::from_secs(30 * 60)
     }
     pub fn user_agent() -> String {
         "Switchboard".to_owned()

@@ -137,6 +137,7 @@ fn a_registrar_only_configuration_gets_every_default() {
     assert_eq!(c.sip.t2, Duration::from_secs(4));
     assert_eq!(c.sip.t4, Duration::from_secs(5));
     assert_eq!(c.sip.user_agent, "Switchboard");
+    assert_eq!(c.sip.session_expires, Duration::from_secs(1800));
     assert_eq!(
         c.media.ip,
         IpAddr::from([127, 0, 0, 1]),
@@ -771,5 +772,22 @@ fn closed_and_no_input_routes_are_checked_too() {
             format!("14: ivr.main.invalid: prompt file \"prompts/nope.wav\" not found (looked for {})", nope.display()),
             "15: ivr.main.no_input: unknown team \"nobody\"".to_owned(),
         ]
+    );
+}
+
+#[test]
+fn session_expires_is_a_duration_of_at_least_min_se() {
+    let fx = Fixture::new();
+    let c = fx.config(&doc("session_expires = \"90s\"\n"));
+    assert_eq!(c.sip.session_expires, Duration::from_secs(90));
+    let c = fx.config(&doc("session_expires = \"1h\"\n"));
+    assert_eq!(c.sip.session_expires, Duration::from_secs(3600));
+    assert_eq!(
+        fx.errors(&doc("session_expires = \"89s\"\n")),
+        ["4: sip.session_expires: 1m 29s is below 90s, the smallest session interval of RFC 4028 (Min-SE)"]
+    );
+    assert_eq!(
+        fx.errors(&doc("session_expires = \"90500ms\"\n")),
+        ["4: sip.session_expires: 1m 30s 500ms is not a whole number of seconds (Session-Expires counts seconds)"]
     );
 }

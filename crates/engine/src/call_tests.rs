@@ -379,7 +379,7 @@ fn double_answer_bridges_one_and_acks_then_byes_the_other() {
         hdr(&bye, "To").ends_with(";tag=b1"),
         "in bob's dialog: {bye}"
     );
-    assert_eq!(w.count_to(ALICE, "BYE"), 0);
+    assert_eq!(w.distinct_to(ALICE, "BYE"), 0);
     assert_eq!(w.count_to(ALICE, "ACK"), 1);
 }
 
@@ -668,8 +668,8 @@ fn session_check_tears_down_a_vanished_leg() {
         .find(|m| method_of(m) == "OPTIONS")
         .expect("OPTIONS");
     w.send(ALICE, &reply(&probe, 481, "a1", ALICE, ""));
-    assert_eq!(w.count_to(ALICE, "BYE"), 1);
-    assert_eq!(w.count_to(CALLER, "BYE"), 1);
+    assert_eq!(w.distinct_to(ALICE, "BYE"), 1);
+    assert_eq!(w.distinct_to(CALLER, "BYE"), 1);
 }
 
 #[test]
@@ -703,4 +703,296 @@ fn a_registered_user_may_call_from_its_address() {
     assert_eq!(status_of(&out[0]), 100);
     assert_eq!(w.count_to(ALICE, "INVITE"), 1, "{out:?}");
     assert_eq!(hdr(&w.invite_to(ALICE), "X-Switchboard-Line"), "alice");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session timers (RFC 4028)
+
+/// The caller's INVITE with `extra` header lines (each ending in CRLF) before its Contact.
+fn invite_with(number: &str, extra: &str) -> String {
+    World::invite_text(number, "call1").replace(
+        &format!("Contact: <sip:caller@{CALLER}>"),
+        &format!("{extra}Contact: <sip:caller@{CALLER}>"),
+    )
+}
+
+impl World {
+    /// A bridged call whose caller sent `extra` and whose agent (alice) answered with
+    /// `agent_extra` header lines in her 200.
+    fn bridged_with(extra: &str, agent_extra: &str) -> World {
+        let mut w = World::new();
+        w.all_registered();
+        w.send(CALLER, &invite_with("+33100000001", extra));
+        let inv = w.invite_to(ALICE);
+        let ok = reply(&inv, 200, "a1", ALICE, SDP_AGENT).replacen(
+            "Content-Type:",
+            &format!("{agent_extra}Content-Type:"),
+            1,
+        );
+        w.send(ALICE, &ok);
+        w.caller_ack();
+        w
+    }
+
+    /// The 200 of the caller's INVITE.
+    fn caller_ok(&self) -> String {
+        self.to(CALLER)
+            .into_iter()
+            .find(|m| status_of(m) == 200 && hdr(m, "CSeq") == "1 INVITE")
+            .expect("200 to the caller")
+    }
+
+    /// A request from the caller in its dialog.
+    fn caller_request(&mut self, method: &str, cseq: u32, extra: &str) -> Vec<String> {
+        let ok = self.caller_ok();
+        let req = format!(
+            "{method} sip:switchboard@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKin{cseq};rport\r\n\
+             Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: in-call1\r\nCSeq: {cseq} {method}\r\n\
+             Contact: <sip:caller@{CALLER}>\r\n{extra}Content-Length: 0\r\n\r\n",
+            hdr(&ok, "From"),
+            hdr(&ok, "To")
+        );
+        self.send(CALLER, &req)
+    }
+
+    fn call_id(&self) -> String {
+        self.to(ALICE)
+            .iter()
+            .find(|m| method_of(m) == "INVITE")
+            .map(|m| hdr(m, "X-Switchboard-Call"))
+            .expect("an INVITE to alice")
+    }
+
+    /// Requests of `method` sent to `peer`, retransmissions counted once.
+    fn distinct_to(&self, peer: &str, method: &str) -> usize {
+        self.to(peer)
+            .iter()
+            .filter(|m| method_of(m) == method)
+            .map(|m| hdr(m, "Via"))
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+}
+
+#[test]
+fn agent_invites_offer_session_timers_and_let_the_agent_choose_the_refresher() {
+    let mut w = World::new();
+    w.all_registered();
+    w.dial("+33100000001");
+    for peer in [ALICE, BOB, CAROL] {
+        let inv = w.invite_to(peer);
+        assert_eq!(hdr(&inv, "Supported"), "timer", "{inv}");
+        assert_eq!(hdr(&inv, "Session-Expires"), "1800", "no refresher: §7.1");
+        assert_eq!(hdr(&inv, "Min-SE"), "90");
+    }
+}
+
+#[test]
+fn a_caller_with_timers_is_answered_with_its_interval_and_refresher_uac() {
+    let w = World::bridged_with("Supported: timer\r\nSession-Expires: 600\r\n", "");
+    let ok = w.caller_ok();
+    assert_eq!(hdr(&ok, "Session-Expires"), "600;refresher=uac", "{ok}");
+    assert_eq!(hdr(&ok, "Require"), "timer");
+    // `Require: timer` from a caller is accepted (no 420), and the refresher it asks for wins.
+    let mut w = World::new();
+    w.all_registered();
+    w.send(
+        CALLER,
+        &invite_with(
+            "+33100000001",
+            "Supported: timer\r\nRequire: timer\r\nSession-Expires: 1200;refresher=uas\r\n",
+        ),
+    );
+    w.answer(ALICE, "a1");
+    let ok = w.caller_ok();
+    assert_eq!(hdr(&ok, "Session-Expires"), "1200;refresher=uas", "{ok}");
+    // A caller without timer support gets no Session-Expires.
+    let w = World::bridged();
+    assert_eq!(hdr(&w.caller_ok(), "Session-Expires"), "");
+    assert_eq!(hdr(&w.caller_ok(), "Require"), "");
+}
+
+#[test]
+fn too_small_a_session_interval_gets_422_with_min_se_before_routing() {
+    let mut w = World::new();
+    w.all_registered();
+    let out = w.send(
+        CALLER,
+        &invite_with(
+            "+33100000001",
+            "Supported: timer\r\nSession-Expires: 60\r\n",
+        ),
+    );
+    assert_eq!(
+        out.iter().map(|m| status_of(m)).collect::<Vec<_>>(),
+        vec![100, 422],
+        "{out:?}"
+    );
+    assert_eq!(hdr(&out[1], "Min-SE"), "90");
+    assert!(out[1].starts_with("SIP/2.0 422 Session Interval Too Small"));
+    assert_eq!(w.count_to(ALICE, "INVITE"), 0, "never routed");
+    assert_eq!(w.e.stats().calls_refused, 1);
+}
+
+#[test]
+fn we_refresh_the_agent_leg_at_half_the_interval_and_the_call_survives() {
+    let mut w = World::bridged_with(
+        "",
+        "Session-Expires: 600;refresher=uac\r\nRequire: timer\r\n",
+    );
+    w.advance(Duration::from_secs(299));
+    assert_eq!(w.count_to(ALICE, "INVITE"), 1, "nothing before N/2");
+    for round in 1..=3 {
+        // Due at 300 s, then every 300 s after each answered refresh.
+        let wait = if round == 1 { 1 } else { 300 };
+        w.advance(Duration::from_secs(wait));
+        assert_eq!(
+            w.count_to(ALICE, "INVITE"),
+            1 + round as usize,
+            "refresh {round}"
+        );
+        let refresh = w.invite_to(ALICE);
+        assert!(
+            hdr(&refresh, "To").ends_with(";tag=a1"),
+            "in alice's dialog"
+        );
+        assert_eq!(hdr(&refresh, "Session-Expires"), "600;refresher=uac");
+        assert_eq!(body(&refresh), SDP_CALLER, "the SDP we last sent her");
+        w.send(
+            ALICE,
+            &reply(&refresh, 200, "a1", ALICE, SDP_AGENT).replacen(
+                "Content-Type:",
+                "Session-Expires: 600;refresher=uac\r\nContent-Type:",
+                1,
+            ),
+        );
+        let ack = w.to(ALICE).pop().expect("ACK");
+        assert_eq!(method_of(&ack), "ACK");
+        assert_eq!(
+            hdr(&ack, "CSeq"),
+            hdr(&refresh, "CSeq").replace("INVITE", "ACK")
+        );
+    }
+    assert_eq!(w.count_to(CALLER, "INVITE"), 0, "a refresh is not relayed");
+    assert_eq!(w.distinct_to(ALICE, "BYE"), 0);
+    assert!(matches!(
+        w.e.call_phase(&w.call_id()),
+        Some(Phase::Bridged(_))
+    ));
+}
+
+#[test]
+fn a_refresh_answered_481_ends_the_call() {
+    let mut w = World::bridged_with("", "Session-Expires: 600;refresher=uac\r\n");
+    w.advance(Duration::from_secs(300));
+    let refresh = w.invite_to(ALICE);
+    w.send(ALICE, &reply(&refresh, 481, "a1", ALICE, ""));
+    assert_eq!(w.distinct_to(ALICE, "BYE"), 1);
+    assert_eq!(w.distinct_to(CALLER, "BYE"), 1);
+    assert_eq!(
+        w.e.call(&w.call_id()).and_then(|r| r.end_reason),
+        Some(crate::EndReason::Dropped)
+    );
+}
+
+#[test]
+fn a_caller_that_stops_refreshing_is_hung_up_on_both_legs() {
+    // N = 120 s: the caller refreshes; expiry at N - min(32, N/3) = 88 s after the last one.
+    let mut w = World::bridged_with("Supported: timer\r\nSession-Expires: 120\r\n", "");
+    w.advance(Duration::from_secs(60));
+    // A body-less UPDATE refreshes: answered here, not relayed.
+    let out = w.caller_request("UPDATE", 2, "Session-Expires: 120;refresher=uac\r\n");
+    let ok = out
+        .iter()
+        .find(|m| status_of(m) == 200)
+        .expect("200 to UPDATE");
+    assert_eq!(hdr(ok, "CSeq"), "2 UPDATE");
+    assert_eq!(hdr(ok, "Session-Expires"), "120;refresher=uac");
+    assert_eq!(w.count_to(ALICE, "UPDATE"), 0);
+    w.advance(Duration::from_secs(87));
+    assert_eq!(
+        w.distinct_to(CALLER, "BYE") + w.distinct_to(ALICE, "BYE"),
+        0
+    );
+    w.advance(Duration::from_secs(2));
+    assert_eq!(w.distinct_to(CALLER, "BYE"), 1, "RFC 4028 §10");
+    assert_eq!(w.distinct_to(ALICE, "BYE"), 1);
+    assert_eq!(
+        w.e.call(&w.call_id()).and_then(|r| r.end_reason),
+        Some(crate::EndReason::Dropped)
+    );
+}
+
+#[test]
+fn a_caller_re_invite_refreshes_its_leg_and_is_still_relayed() {
+    let mut w = World::bridged_with("Supported: timer\r\nSession-Expires: 120\r\n", "");
+    w.advance(Duration::from_secs(80));
+    w.caller_request("INVITE", 2, "Session-Expires: 120;refresher=uac\r\n");
+    let fwd = w.invite_to(ALICE);
+    assert_eq!(hdr(&fwd, "CSeq"), "2 INVITE", "relayed as before");
+    w.send(ALICE, &reply(&fwd, 200, "a1", ALICE, SDP_AGENT));
+    let ok = w
+        .to(CALLER)
+        .into_iter()
+        .rev()
+        .find(|m| status_of(m) == 200)
+        .expect("200 to the re-INVITE");
+    assert_eq!(hdr(&ok, "CSeq"), "2 INVITE");
+    assert_eq!(hdr(&ok, "Session-Expires"), "120;refresher=uac");
+    assert_eq!(hdr(&ok, "Require"), "timer");
+    let ack = format!(
+        "ACK sip:switchboard@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKack2;rport\r\n\
+         Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: in-call1\r\nCSeq: 2 ACK\r\nContent-Length: 0\r\n\r\n",
+        hdr(&ok, "From"),
+        hdr(&ok, "To")
+    );
+    w.send(CALLER, &ack);
+    // 80 s + 87 s: still within 88 s of the refresh.
+    w.advance(Duration::from_secs(87));
+    assert_eq!(w.distinct_to(CALLER, "BYE"), 0);
+    w.advance(Duration::from_secs(2));
+    assert_eq!(w.distinct_to(CALLER, "BYE"), 1);
+}
+
+#[test]
+fn a_leg_without_timers_is_probed_while_the_other_is_refreshed_by_us() {
+    let mut w = World::new();
+    w.e.config.session_expires = Duration::from_secs(120);
+    w.all_registered();
+    // The caller wants us to refresh (refresher=uas); alice's 200 has no Session-Expires.
+    w.send(
+        CALLER,
+        &invite_with(
+            "+33100000001",
+            "Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n",
+        ),
+    );
+    w.answer(ALICE, "a1");
+    w.caller_ack();
+    assert_eq!(hdr(&w.caller_ok(), "Session-Expires"), "90;refresher=uas");
+    w.advance(Duration::from_secs(45));
+    let refresh = w
+        .to(CALLER)
+        .into_iter()
+        .find(|m| method_of(m) == "INVITE")
+        .expect("refresh to the caller at N/2");
+    assert_eq!(hdr(&refresh, "Session-Expires"), "90;refresher=uac");
+    assert_eq!(body(&refresh), SDP_AGENT, "the SDP we last sent the caller");
+    w.send(CALLER, &reply(&refresh, 200, "c1", CALLER, SDP_CALLER));
+    w.advance(Duration::from_secs(75));
+    assert_eq!(
+        w.count_to(ALICE, "OPTIONS"),
+        1,
+        "alice has no timer: probed"
+    );
+    assert_eq!(w.count_to(CALLER, "OPTIONS"), 0, "the caller has one");
+    assert_eq!(
+        w.distinct_to(CALLER, "INVITE"),
+        2,
+        "refreshed again at 90 s"
+    );
+    assert!(matches!(
+        w.e.call_phase(&w.call_id()),
+        Some(Phase::Bridged(_))
+    ));
 }

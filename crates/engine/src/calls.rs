@@ -24,10 +24,28 @@
 //!   included. Our 2xx to the caller (and to any re-INVITE we relay) is retransmitted from T1,
 //!   doubling up to T2, until the ACK with its CSeq arrives on that leg; after 64·T1 without
 //!   ACK the call is torn down with BYE (RFC 3261 §13.3.1.4).
-//! - **Session liveness**: instead of negotiating RFC 4028 timers, a bridged call probes both
-//!   legs with an in-dialog OPTIONS once no in-dialog request was seen on it for
-//!   [`crate::NodeConfig::session_expires`]; a 408, 481 or timeout tears both legs down with
-//!   BYE. Any in-dialog request (re-INVITE, OPTIONS, …) restarts the period.
+//! - **Session timers** (RFC 4028), per leg, so that a vanished party cannot keep a call up:
+//!   - agent legs: our INVITE offers `Supported: timer`, `Session-Expires:
+//!     [`crate::NodeConfig::session_expires`]` (no refresher: the agent chooses, §7.1) and
+//!     `Min-SE: 90`. The 2xx's `refresher=uac` (or no refresher) makes us the refresher,
+//!     `refresher=uas` the agent. An agent that answers a 422 is a failed branch (logged; no
+//!     retry with a larger interval).
+//!   - the caller leg: a `Session-Expires` below 90 s gets `422` with `Min-SE: 90` before
+//!     routing. A caller with `Supported: timer` gets `Session-Expires: N;refresher=uac` (its
+//!     own N, or ours when it offered none; `uas` when it asked for that) and `Require: timer`
+//!     in our 2xx.
+//!   - refreshing a leg is a re-INVITE carrying the last SDP we sent on it (every UA supports
+//!     re-INVITE; the same SDP version changes nothing in the media), sent every N/2 (§10).
+//!     Its 2xx is ACKed and restarts the timer; 408, 481 or no answer at all ends the call with
+//!     BYE on both legs; other failures (491 glare, 5xx) are retried after 4 s until the
+//!     session would have expired.
+//!   - being refreshed: a re-INVITE (relayed to the other leg as ever) or a body-less UPDATE
+//!     (answered 200 here, never relayed; UPDATE with an offer gets 488, and UPDATE is not in
+//!     our `Allow`) restarts that leg's timer. No refresh by `N - min(32 s, N/3)`: BYE to both.
+//!   - a leg without timer support (an agent's 2xx without `Session-Expires`, a caller without
+//!     `Supported: timer`) falls back to the liveness probe: an in-dialog OPTIONS once no
+//!     in-dialog request was seen on the call for `session_expires`; a 408, 481 or timeout
+//!     tears both legs down with BYE.
 //! - **Voicemail** is not available until the media work lands: the caller gets
 //!   `480 Voicemail Not Available Yet`. **IVR** steps are not run yet: the menu's `no_input`
 //!   route is taken at once, with a warning.
@@ -133,6 +151,100 @@ enum ClientKind {
         answered: bool,
     },
     Probe,
+    /// A session refresh we send (RFC 4028), a re-INVITE.
+    Refresh,
+}
+
+/// `Min-SE` we demand and announce (RFC 4028 §4).
+const MIN_SE: u64 = 90;
+/// Wait before re-sending a refresh that failed without ending the dialog (491, 5xx).
+const REFRESH_RETRY: Duration = Duration::from_secs(4);
+
+/// One leg's negotiated session timer (RFC 4028).
+#[derive(Clone, Copy, Debug)]
+struct SessionTimer {
+    interval: Duration,
+    /// We send the refreshes; otherwise the peer does and we watch for them.
+    we_refresh: bool,
+    /// The next refresh to send (we refresh), or when the session expires (they refresh).
+    due: Instant,
+    /// The last successful refresh (or the answer).
+    refreshed: Instant,
+}
+
+impl SessionTimer {
+    fn new(interval: Duration, we_refresh: bool, now: Instant) -> SessionTimer {
+        let mut t = SessionTimer {
+            interval,
+            we_refresh,
+            due: now,
+            refreshed: now,
+        };
+        t.restart(now);
+        t
+    }
+
+    /// A refresh succeeded at `now` (RFC 4028 §10: refresh at N/2, expire at N - min(32, N/3)).
+    fn restart(&mut self, now: Instant) {
+        self.refreshed = now;
+        self.due = if self.we_refresh {
+            now + self.interval / 2
+        } else {
+            now + self.expiry()
+        };
+    }
+
+    fn expiry(&self) -> Duration {
+        self.interval - (self.interval / 3).min(Duration::from_secs(32))
+    }
+
+    /// The `refresher` parameter as seen in a transaction whose UAC is the peer.
+    fn refresher_when_peer_asks(&self) -> &'static str {
+        if self.we_refresh {
+            "uas"
+        } else {
+            "uac"
+        }
+    }
+}
+
+/// Who a `Session-Expires` names as refresher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refresher {
+    Uac,
+    Uas,
+}
+
+/// A `Session-Expires` header (RFC 4028 §4): delta-seconds and the `refresher` parameter.
+fn session_expires_of(headers: &sip_msg::Headers) -> Option<(u64, Option<Refresher>)> {
+    let v = headers.get(&HeaderName::SessionExpires).map(|v| text(v))?;
+    let mut parts = v.split(';');
+    let secs = parts.next()?.trim().parse::<u64>().ok()?;
+    let refresher = parts.find_map(|p| {
+        let (k, val) = p.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("refresher") {
+            return None;
+        }
+        match val.trim().to_ascii_lowercase().as_str() {
+            "uac" => Some(Refresher::Uac),
+            "uas" => Some(Refresher::Uas),
+            _ => None,
+        }
+    });
+    Some((secs, refresher))
+}
+
+/// Whether `Supported` (or `Require`) lists the `timer` option tag.
+fn supports_timer(headers: &sip_msg::Headers) -> bool {
+    [HeaderName::Supported, HeaderName::Require]
+        .iter()
+        .flat_map(|n| headers.get_all(n))
+        .flat_map(sip_msg::split_list)
+        .any(|t| t.as_ref().trim_ascii().eq_ignore_ascii_case(b"timer"))
+}
+
+fn min_se_header() -> HeaderName {
+    HeaderName::from_static("Min-SE")
 }
 
 struct Call {
@@ -144,6 +256,9 @@ struct Call {
     ivr_path: Option<String>,
     caller: CallerLeg,
     agents: HashMap<BranchId, AgentLeg>,
+    /// The caller leg's session timer, negotiated on its INVITE: interval and whether we
+    /// refresh. None: the caller does not support timers (the leg is probed).
+    caller_session: Option<(Duration, bool)>,
     phase: Phase,
     /// The provisional response that made routing say `Ringing`.
     last_provisional: Option<Response>,
@@ -153,6 +268,41 @@ struct Call {
     live_invites: u32,
 }
 
+impl Call {
+    fn timer_mut(&mut self, leg: Leg) -> Option<&mut SessionTimer> {
+        match leg {
+            Leg::Caller => self.caller.timer.as_mut(),
+            Leg::Agent(b) => self.agents.get_mut(&b)?.timer.as_mut(),
+        }
+    }
+
+    fn timer(&self, leg: Leg) -> Option<&SessionTimer> {
+        match leg {
+            Leg::Caller => self.caller.timer.as_ref(),
+            Leg::Agent(b) => self.agents.get(&b)?.timer.as_ref(),
+        }
+    }
+
+    fn set_sdp(&mut self, leg: Leg, sdp: (Option<Bytes>, Bytes)) {
+        match leg {
+            Leg::Caller => self.caller.sdp = Some(sdp),
+            Leg::Agent(b) => {
+                if let Some(a) = self.agents.get_mut(&b) {
+                    a.sdp = Some(sdp);
+                }
+            }
+        }
+    }
+
+    /// The bridged legs, when bridged.
+    fn bridged_legs(&self) -> Option<[Leg; 2]> {
+        match self.phase {
+            Phase::Bridged(w) => Some([Leg::Caller, Leg::Agent(w)]),
+            _ => None,
+        }
+    }
+}
+
 struct CallerLeg {
     server_tx: TxId,
     invite: Request,
@@ -160,6 +310,9 @@ struct CallerLeg {
     tag: String,
     max_forwards: u8,
     dialog: Option<Dialog>,
+    timer: Option<SessionTimer>,
+    /// The last SDP we sent on this leg (what a refresh re-INVITE offers again).
+    sdp: Option<(Option<Bytes>, Bytes)>,
 }
 
 struct AgentLeg {
@@ -172,6 +325,9 @@ struct AgentLeg {
     cancel_sent: bool,
     dialog: Option<Dialog>,
     answer: Option<Response>,
+    timer: Option<SessionTimer>,
+    /// The last SDP we sent on this leg.
+    sdp: Option<(Option<Bytes>, Bytes)>,
 }
 
 /// One dialog of ours (RFC 3261 §12), enough to send requests in it.
@@ -296,6 +452,32 @@ impl Engine {
             self.transactions
                 .send_response(server_tx, 100, Wire::new(to, trying.to_bytes()), now);
         let tag = self.next_tag();
+        let offered = session_expires_of(&req.headers);
+        if let Some((secs, _)) = offered.filter(|(secs, _)| *secs < MIN_SE) {
+            // RFC 4028 §8.1: too small an interval is refused before anything else happens.
+            info!(secs, "INVITE with too small a Session-Expires: 422");
+            self.stats.calls_refused += 1;
+            let mut resp = Response::for_request(req, 422, "Session Interval Too Small");
+            resp.set_to_tag(&tag);
+            resp.headers
+                .push(HeaderName::Server, self.config.user_agent.clone());
+            resp.headers.push(min_se_header(), MIN_SE.to_string());
+            let _ = self.transactions.send_response(
+                server_tx,
+                422,
+                Wire::new(to, resp.to_bytes()),
+                now,
+            );
+            return;
+        }
+        // The caller's timer (RFC 4028 §9): its interval (or ours) and its choice of refresher,
+        // the caller by default. Without `Supported: timer` the leg is probed instead.
+        let caller_session = supports_timer(&req.headers).then(|| match offered {
+            Some((secs, refresher)) => {
+                (Duration::from_secs(secs), refresher == Some(Refresher::Uas))
+            }
+            None => (self.config.session_expires, false),
+        });
 
         let dialled = req
             .uri
@@ -369,8 +551,11 @@ impl Engine {
                     tag,
                     max_forwards,
                     dialog: None,
+                    timer: None,
+                    sdp: None,
                 },
                 agents: HashMap::new(),
+                caller_session,
                 phase: Phase::Routing,
                 last_provisional: None,
                 retx: Vec::new(),
@@ -511,6 +696,7 @@ impl Engine {
         let call_id = format!("{}@switchboard", self.next_tag());
         let domain = self.config.domain.clone();
         let user_agent = self.config.user_agent.clone();
+        let session_expires = self.config.session_expires;
         let Some(call) = self.calls.calls.get_mut(&ck) else {
             return;
         };
@@ -552,6 +738,13 @@ impl Engine {
         req.headers
             .push(HeaderName::Contact, contact_uri(local, transport));
         req.headers.push(HeaderName::Allow, ALLOW);
+        // RFC 4028 §7.1: offer our interval and let the agent pick the refresher.
+        req.headers.push(HeaderName::Supported, "timer");
+        req.headers.push(
+            HeaderName::SessionExpires,
+            session_expires.as_secs().to_string(),
+        );
+        req.headers.push(min_se_header(), MIN_SE.to_string());
         req.headers.push(HeaderName::UserAgent, user_agent);
         req.headers.push(
             HeaderName::from_static("X-Switchboard-Call"),
@@ -572,6 +765,7 @@ impl Engine {
                 .push(HeaderName::from_static("X-Switchboard-IVR-Path"), p.clone());
         }
         let body = call.caller.invite.body.clone();
+        let mut sdp = None;
         if !body.is_empty() {
             let ct = call
                 .caller
@@ -580,6 +774,7 @@ impl Engine {
                 .get(&HeaderName::ContentType)
                 .cloned()
                 .unwrap_or_else(|| Bytes::from_static(b"application/sdp"));
+            sdp = Some((Some(ct.clone()), body.clone()));
             req.set_body(ct, body);
         }
         let invite = Arc::new(req);
@@ -604,6 +799,8 @@ impl Engine {
                 cancel_sent: false,
                 dialog: None,
                 answer: None,
+                timer: None,
+                sdp,
             },
         );
         match self
@@ -764,7 +961,14 @@ impl Engine {
             })
             .filter(|(_, b)| !b.is_empty());
         call.phase = Phase::Bridged(branch);
-        call.probe_at = Some(now + self.config.session_expires);
+        call.caller.timer = call
+            .caller_session
+            .map(|(interval, we_refresh)| SessionTimer::new(interval, we_refresh, now));
+        call.caller.sdp = body.clone();
+        let agent_timer = call.agents.get(&branch).and_then(|a| a.timer.as_ref());
+        // Legs without timers fall back to the OPTIONS probe.
+        call.probe_at = (call.caller.timer.is_none() || agent_timer.is_none())
+            .then(|| now + self.config.session_expires);
         info!(call = %call.id, agent = %user, "answered");
         self.stats.calls_answered += 1;
         // The caller's dialog, as the UAS side of it (RFC 3261 §12.1.1).
@@ -881,6 +1085,15 @@ impl Engine {
         }
         if (200..300).contains(&status) {
             resp.headers.push(HeaderName::Allow, ALLOW);
+            resp.headers.push(HeaderName::Supported, "timer");
+            if let Some((interval, we_refresh)) = call.caller_session {
+                let who = if we_refresh { "uas" } else { "uac" };
+                resp.headers.push(
+                    HeaderName::SessionExpires,
+                    format!("{};refresher={who}", interval.as_secs()),
+                );
+                resp.headers.push(HeaderName::Require, "timer");
+            }
         }
         if let Some((ct, body)) = body {
             let ct = ct.unwrap_or_else(|| Bytes::from_static(b"application/sdp"));
@@ -951,7 +1164,9 @@ impl Engine {
         Some((req, dialog.dest, branch))
     }
 
-    /// Sends BYE or OPTIONS in `leg`'s dialog through a client transaction.
+    /// Sends a request in `leg`'s dialog through a client transaction. BYE and OPTIONS are
+    /// recorded as [`ClientKind::Bye`] / [`ClientKind::Probe`]; the caller of an INVITE records
+    /// what it is for.
     fn send_in_dialog(
         &mut self,
         ck: CallKey,
@@ -960,7 +1175,23 @@ impl Engine {
         body: Option<(Option<Bytes>, Bytes)>,
         now: Instant,
     ) -> Option<TxId> {
+        self.send_in_dialog_with(ck, leg, method, body, Vec::new(), now)
+    }
+
+    /// [`Self::send_in_dialog`] with extra headers.
+    fn send_in_dialog_with(
+        &mut self,
+        ck: CallKey,
+        leg: Leg,
+        method: Method,
+        body: Option<(Option<Bytes>, Bytes)>,
+        extra: Vec<(HeaderName, String)>,
+        now: Instant,
+    ) -> Option<TxId> {
         let (mut req, dest, branch) = self.dialog_request(ck, leg, method.clone(), None)?;
+        for (name, value) in extra {
+            req.headers.push(name, value);
+        }
         if let Some((ct, body)) = body {
             req.set_body(
                 ct.unwrap_or_else(|| Bytes::from_static(b"application/sdp")),
@@ -1026,6 +1257,10 @@ impl Engine {
         call.phase = Phase::Ended;
         call.retx.clear();
         call.probe_at = None;
+        call.caller.timer = None;
+        for agent in call.agents.values_mut() {
+            agent.timer = None;
+        }
         call.routing.on_call_ended(reason, now);
         let agent = call.agents.get(&winner).map(|a| a.user.clone());
         info!(call = %call.id, ?reason, "call ended");
@@ -1089,9 +1324,64 @@ impl Engine {
             (ClientKind::Probe, _) if matches!(status, 408 | 481) => {
                 self.teardown(ck, EndReason::Dropped, None, now);
             }
+            (ClientKind::Refresh, _) => self.on_refresh_response(ck, leg, status, &resp, now),
             _ => {}
         }
         self.run_outputs(ck, now);
+    }
+
+    /// The answer to a session refresh we sent on `leg`.
+    fn on_refresh_response(
+        &mut self,
+        ck: CallKey,
+        leg: Leg,
+        status: u16,
+        resp: &Response,
+        now: Instant,
+    ) {
+        match status {
+            100..=199 => {}
+            200..=299 => {
+                let cseq = resp.headers.cseq().map(|c| c.seq).unwrap_or(1);
+                self.send_ack(ck, leg, cseq);
+                self.refreshed(ck, leg, &resp.headers, now);
+            }
+            408 | 481 => {
+                info!(status, ?leg, "session refresh refused: ending the call");
+                self.teardown(ck, EndReason::Dropped, None, now);
+            }
+            _ => {
+                let Some(call) = self.calls.calls.get_mut(&ck) else {
+                    return;
+                };
+                let Some(t) = call.timer_mut(leg) else {
+                    return;
+                };
+                if now + REFRESH_RETRY >= t.refreshed + t.expiry() {
+                    info!(
+                        status,
+                        ?leg,
+                        "session refresh failed and the session expires"
+                    );
+                    self.teardown(ck, EndReason::Dropped, None, now);
+                } else {
+                    debug!(status, ?leg, "session refresh failed: retrying");
+                    t.due = now + REFRESH_RETRY;
+                }
+            }
+        }
+    }
+
+    /// `leg`'s session was refreshed at `now` (by either side); a `Session-Expires` in
+    /// `headers` may carry a new interval.
+    fn refreshed(&mut self, ck: CallKey, leg: Leg, headers: &sip_msg::Headers, now: Instant) {
+        let Some(t) = self.calls.calls.get_mut(&ck).and_then(|c| c.timer_mut(leg)) else {
+            return;
+        };
+        if let Some((secs, _)) = session_expires_of(headers) {
+            t.interval = Duration::from_secs(secs.max(MIN_SE));
+        }
+        t.restart(now);
     }
 
     fn on_agent_response(
@@ -1168,6 +1458,12 @@ impl Engine {
                     }
                 }
                 if agent.answer.is_none() {
+                    // RFC 4028 §7.2: the agent chose the refresher; no Session-Expires means
+                    // no timer support (the leg is probed).
+                    agent.timer = session_expires_of(&resp.headers).map(|(secs, refresher)| {
+                        let interval = Duration::from_secs(secs.max(MIN_SE));
+                        SessionTimer::new(interval, refresher != Some(Refresher::Uas), now)
+                    });
                     agent.answer = Some(resp);
                 }
                 self.send_ack(ck, Leg::Agent(branch), 1);
@@ -1176,6 +1472,13 @@ impl Engine {
                 }
             }
             _ => {
+                if status == 422 {
+                    warn!(
+                        call = %call.id,
+                        min_se = ?resp.headers.get(&min_se_header()).map(|v| text(v)),
+                        "agent refused our session interval (422): branch failed"
+                    );
+                }
                 let dir = directory!(self, now);
                 if let Some(call) = self.calls.calls.get_mut(&ck) {
                     call.routing.on_failure(branch, status, now, &dir);
@@ -1207,6 +1510,8 @@ impl Engine {
         if (200..300).contains(&status) {
             let cseq = resp.headers.cseq().map(|c| c.seq).unwrap_or(1);
             self.send_ack(ck, leg, cseq);
+            // The relayed re-INVITE refreshed that leg's session too.
+            self.refreshed(ck, leg, &resp.headers, now);
         }
         if !first {
             return;
@@ -1225,6 +1530,18 @@ impl Engine {
                 HeaderName::Contact,
                 format!("<sip:switchboard@{}>", dest.local),
             );
+            if let Some(t) = self.calls.calls.get(&ck).and_then(|c| c.timer(from)) {
+                // RFC 4028 §9: a 2xx to a session refresh states the session.
+                out.headers.push(
+                    HeaderName::SessionExpires,
+                    format!(
+                        "{};refresher={}",
+                        t.interval.as_secs(),
+                        t.refresher_when_peer_asks()
+                    ),
+                );
+                out.headers.push(HeaderName::Require, "timer");
+            }
         }
         if !resp.body.is_empty() {
             let ct = resp
@@ -1232,6 +1549,11 @@ impl Engine {
                 .get(&HeaderName::ContentType)
                 .cloned()
                 .unwrap_or_else(|| Bytes::from_static(b"application/sdp"));
+            if (200..300).contains(&status) {
+                if let Some(call) = self.calls.calls.get_mut(&ck) {
+                    call.set_sdp(from, (Some(ct.clone()), resp.body.clone()));
+                }
+            }
             out.set_body(ct, resp.body.clone());
         }
         // The response goes where the re-INVITE's Via says (the server transaction's).
@@ -1269,7 +1591,9 @@ impl Engine {
                 let resp = Response::new(408, "Request Timeout");
                 self.on_reinvite_response(id, 408, resp, now);
             }
-            (ClientKind::Probe, _) => self.teardown(ck, EndReason::Dropped, None, now),
+            (ClientKind::Probe, _) | (ClientKind::Refresh, _) => {
+                self.teardown(ck, EndReason::Dropped, None, now)
+            }
             _ => {}
         }
         self.run_outputs(ck, now);
@@ -1318,8 +1642,8 @@ impl Engine {
         let Some(call) = self.calls.calls.get_mut(&ck) else {
             return false;
         };
-        if let Phase::Bridged(_) = call.phase {
-            call.probe_at = Some(now + session);
+        if let (Phase::Bridged(_), Some(at)) = (call.phase, call.probe_at.as_mut()) {
+            *at = now + session;
         }
         let phase = call.phase;
         let bridged_other = match (phase, leg) {
@@ -1327,6 +1651,10 @@ impl Engine {
             (Phase::Bridged(w), Leg::Agent(b)) if b == w => Some(Leg::Caller),
             _ => None,
         };
+        if bridged_other.is_some() && req.method == Method::Invite {
+            // A re-INVITE from the peer refreshes its leg's session (RFC 4028 §10).
+            self.refreshed(ck, leg, &req.headers, now);
+        }
         match req.method {
             Method::Bye => {
                 self.respond(req, key, to, 200, "OK", now);
@@ -1367,7 +1695,22 @@ impl Engine {
                         req.body.clone(),
                     )
                 });
-                match self.send_in_dialog(ck, other, Method::Invite, body, now) {
+                let mut extra = Vec::new();
+                if let Some(call) = self.calls.calls.get_mut(&ck) {
+                    if let Some(b) = &body {
+                        call.set_sdp(other, b.clone());
+                    }
+                    // The relayed re-INVITE refreshes the other leg's session as well.
+                    if let Some(t) = call.timer(other) {
+                        let who = if t.we_refresh { "uac" } else { "uas" };
+                        extra.push((HeaderName::Supported, "timer".to_string()));
+                        extra.push((
+                            HeaderName::SessionExpires,
+                            format!("{};refresher={who}", t.interval.as_secs()),
+                        ));
+                    }
+                }
+                match self.send_in_dialog_with(ck, other, Method::Invite, body, extra, now) {
                     Some(id) => {
                         self.calls.clients.insert(
                             id,
@@ -1394,6 +1737,42 @@ impl Engine {
                         );
                     }
                 }
+                self.settle_call(ck, now);
+                true
+            }
+            Method::Update => {
+                if bridged_other.is_none() {
+                    self.respond(req, key, to, 481, reason_phrase(481), now);
+                    return true;
+                }
+                if !req.body.is_empty() {
+                    // Only session refreshes are taken by UPDATE; offers come by re-INVITE.
+                    self.respond(req, key, to, 488, "Not Acceptable Here", now);
+                    return true;
+                }
+                // A pure session refresh (RFC 4028 §10): answered here, not relayed.
+                self.refreshed(ck, leg, &req.headers, now);
+                let timer = self
+                    .calls
+                    .calls
+                    .get(&ck)
+                    .and_then(|c| c.timer(leg))
+                    .copied();
+                let contact = contact_uri(to.local, to.transport);
+                self.respond_with(req, key, to, 200, "OK", now, |resp| {
+                    resp.headers.push(HeaderName::Contact, contact);
+                    if let Some(t) = timer {
+                        resp.headers.push(
+                            HeaderName::SessionExpires,
+                            format!(
+                                "{};refresher={}",
+                                t.interval.as_secs(),
+                                t.refresher_when_peer_asks()
+                            ),
+                        );
+                        resp.headers.push(HeaderName::Require, "timer");
+                    }
+                });
                 self.settle_call(ck, now);
                 true
             }
@@ -1446,6 +1825,7 @@ impl Engine {
                 }
             }
             self.fire_retx(ck, now);
+            self.fire_session_timers(ck, now);
             self.fire_probe(ck, now);
             self.run_outputs(ck, now);
         }
@@ -1490,9 +1870,59 @@ impl Engine {
             return;
         }
         call.probe_at = Some(now + session);
-        debug!(call = %call.id, "session check: OPTIONS on both legs");
-        for leg in [Leg::Caller, Leg::Agent(winner)] {
+        let legs: Vec<Leg> = [Leg::Caller, Leg::Agent(winner)]
+            .into_iter()
+            .filter(|l| call.timer(*l).is_none())
+            .collect();
+        debug!(call = %call.id, ?legs, "session check: OPTIONS on the legs without timers");
+        for leg in legs {
             self.send_in_dialog(ck, leg, Method::Options, None, now);
+        }
+    }
+
+    /// RFC 4028 §10 on each bridged leg: refresh the ones we refresh at N/2, hang up when the
+    /// peer's refresh is overdue.
+    fn fire_session_timers(&mut self, ck: CallKey, now: Instant) {
+        let Some(legs) = self.calls.calls.get(&ck).and_then(|c| c.bridged_legs()) else {
+            return;
+        };
+        for leg in legs {
+            let Some(call) = self.calls.calls.get_mut(&ck) else {
+                return;
+            };
+            let Some(t) = call.timer_mut(leg).filter(|t| t.due <= now) else {
+                continue;
+            };
+            if !t.we_refresh {
+                info!(call = %call.id, ?leg, "session expired without refresh: ending the call");
+                self.teardown(ck, EndReason::Dropped, None, now);
+                return;
+            }
+            // The next attempt, unless the answer restarts it first.
+            t.due = now + t.interval / 2;
+            let extra = vec![
+                (HeaderName::Supported, "timer".to_string()),
+                (
+                    HeaderName::SessionExpires,
+                    format!("{};refresher=uac", t.interval.as_secs()),
+                ),
+                (min_se_header(), MIN_SE.to_string()),
+            ];
+            let sdp = match leg {
+                Leg::Caller => call.caller.sdp.clone(),
+                Leg::Agent(b) => call.agents.get(&b).and_then(|a| a.sdp.clone()),
+            };
+            debug!(call = %call.id, ?leg, "session refresh");
+            if let Some(id) = self.send_in_dialog_with(ck, leg, Method::Invite, sdp, extra, now) {
+                self.calls.clients.insert(
+                    id,
+                    ClientTx {
+                        call: ck,
+                        leg,
+                        kind: ClientKind::Refresh,
+                    },
+                );
+            }
         }
     }
 
@@ -1508,10 +1938,17 @@ impl Engine {
             }
             return;
         }
+        let timers = call
+            .bridged_legs()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| call.timer(l).map(|t| t.due))
+            .min();
         let next = [
             call.routing.poll_timeout(),
             call.retx.iter().map(|r| r.next.min(r.give_up)).min(),
             call.probe_at,
+            timers,
         ]
         .into_iter()
         .flatten()

@@ -32,8 +32,9 @@ pub use calls::{Phase, ENDED_CALLS_KEPT};
 pub use routing::{CallRecord, EndReason};
 pub use wire::Wire;
 
-/// How long a bridged call may go without any in-dialog request before both legs are probed
-/// with OPTIONS (see the `calls` module).
+/// The default session interval (RFC 4028): offered to agents, and how long a leg without
+/// timer support may go without in-dialog requests before it is probed with OPTIONS (see the
+/// `calls` module). `[sip] session_expires` sets it.
 pub const SESSION_EXPIRES: Duration = Duration::from_secs(30 * 60);
 
 /// How a message travelled.
@@ -160,7 +161,7 @@ impl NodeConfig {
                 })
                 .collect(),
             routing: Arc::new(cfg.clone()),
-            session_expires: SESSION_EXPIRES,
+            session_expires: cfg.sip.session_expires,
             timers: sip_core::TimerConfig {
                 t1: cfg.sip.t1,
                 t2: cfg.sip.t2,
@@ -237,9 +238,7 @@ impl Engine {
     pub fn reconfigure(&mut self, cfg: &config::Config) -> Result<(), registrar::Error> {
         let (rc, users) = register::registrar_settings(cfg);
         self.registrar.reconfigure(rc, users)?;
-        let session_expires = self.config.session_expires;
         self.config = NodeConfig::from_config(cfg);
-        self.config.session_expires = session_expires;
         self.calls
             .presence
             .retain(|u| cfg.user(u.as_str()).is_some());

@@ -14,8 +14,8 @@ use crate::{Engine, Inbound};
 
 /// The methods we answer, for `Allow`.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
-/// The extensions we support, for `Supported` (none yet that a UAC could require).
-const SUPPORTED: &[&str] = &[];
+/// The extensions we support, which a UAC may `Require`: session timers (RFC 4028).
+const SUPPORTED: &[&str] = &["timer"];
 /// Our Via branches start with this, after the RFC 3261 magic cookie: a Via of ours in an
 /// incoming request means it looped back.
 pub const BRANCH_PREFIX: &str = "z9hG4bKsb";
