@@ -40,16 +40,20 @@
 #
 # Usage:
 #   benches/load/fork/fork.sh [--target kamailio|switchboard|both]
-#       [--rates "50 100 200 400"] [--step 10] [--refine 2]
+#       [--rates "50 100 200 400 800 1600 3200 6400"] [--step 10] [--refine 3]
 #       [--latency-rate 50] [--latency-secs 20]
 #       [--answer-ms 100] [--hold-ms 1000]
 #       [--kamailio-branches location|static] [--kamailio-children 4]
+#       [--kamailio-shm 1024] [--kamailio-mem qm|fm|tlsf]
 #       [--switchboard-bin target/release/switchboard] [--out summary.md] [--keep]
 #
 #   --answer-ms   how long agent1 rings before it answers (sipp -d of the agent)
 #   --hold-ms     how long the caller stays on the line before BYE (0 is fine)
 #   --kamailio-branches  location (default): the agents register and Kamailio
 #                 looks them up, as Switchboard does; static: three fixed URIs
+#   --kamailio-shm  Kamailio's shared memory in MB (its transactions live there)
+#   --kamailio-mem  its memory manager (shared and private): tlsf (default here), fm, or qm
+#                 (Kamailio's own default, with debug checks: 3x the CPU)
 #   --refine      bisection steps between the last good and the first bad rate
 #
 # Needs root on Debian 12 only to install sip-tester/kamailio when missing.
@@ -61,15 +65,17 @@ ROOT=$(cd "$HERE/../../.." && pwd)
 
 TARGET=kamailio
 SB_BIN="$ROOT/target/release/switchboard"
-RATES="50 100 200 400"
+RATES="50 100 200 400 800 1600 3200 6400"
 STEP=10
-REFINE=2
+REFINE=3
 LAT_RATE=50
 LAT_SECS=20
 ANSWER_MS=100
 HOLD_MS=1000
 KAM_BRANCHES=location
 KAM_CHILDREN=4
+KAM_SHM=1024 # MB
+KAM_MEM=tlsf # Kamailio's memory manager (shm and pkg): tlsf, fm, or qm (its default, with debug checks: 3x the CPU)
 OUT=
 KEEP=
 NUMBER=+33100000001
@@ -94,6 +100,8 @@ while [ $# -gt 0 ]; do
     --hold-ms) HOLD_MS=$2; shift 2 ;;
     --kamailio-branches) KAM_BRANCHES=$2; shift 2 ;;
     --kamailio-children) KAM_CHILDREN=$2; shift 2 ;;
+    --kamailio-shm) KAM_SHM=$2; shift 2 ;;
+    --kamailio-mem) KAM_MEM=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -126,6 +134,8 @@ posint --latency-secs "$LAT_SECS"
 posint --answer-ms "$ANSWER_MS" 0
 posint --hold-ms "$HOLD_MS" 0
 posint --kamailio-children "$KAM_CHILDREN"
+posint --kamailio-shm "$KAM_SHM" 64
+case "$KAM_MEM" in qm | fm | tlsf) ;; *) echo "--kamailio-mem must be qm, fm or tlsf" >&2; exit 2 ;; esac
 
 # ------------------------------------------------------------------ tools
 need() { # need COMMAND PACKAGE
@@ -161,11 +171,21 @@ cleanup() {
     done
     if [ -n "$KEEP" ]; then echo "work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
+# stop_server: SIGTERM to the server (through `timeout`, which passes it on),
+# then SIGKILL to whatever is left of its process tree after 5 s (Switchboard
+# lets calls in progress end on SIGTERM: after an overload there are many)
 stop_server() {
     [ -n "$SERVER_PID" ] || return 0
+    local pids p left
+    pids=$(tree_pids "$SERVER_PID")
     kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do
+        left=""
+        for p in $pids; do kill -0 "$p" 2>/dev/null && left+=" $p"; done
+        [ -z "$left" ] && break
+        sleep 0.1
+    done
+    for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=
 }
@@ -204,7 +224,8 @@ wait_udp() { # wait_udp PORT NAME LOG
     tail -20 "$3" >&2
     exit 1
 }
-port_free() { # port_free PORT NAME
+port_free() { # port_free PORT NAME (a server just stopped may take a moment to let go)
+    for _ in $(seq 50); do listening "$1" || return 0; sleep 0.1; done
     if listening "$1"; then
         echo "error: udp 127.0.0.1:$1 is already in use; stop what listens there ($2 needs it)" >&2
         exit 1
@@ -215,8 +236,10 @@ start_kamailio() {
     port_free "$KAM_PORT" kamailio
     local i defs=()
     for i in 1 2 3; do defs+=(-A "SB_AGENT${i}_URI=\"sip:agent$i@127.0.0.1:${AGENT_PORTS[i - 1]}\""); done
-    # -m 256: shared memory for the transactions of a few thousand calls
-    timeout "$SERVER_MAX_S" kamailio -f "$HERE/kamailio-fork.cfg" -DD -E -m 256 -M 16 \
+    # -m: shared memory for the transactions (tm keeps each one 5 s after its
+    # final answer: at 1 400 calls/s, 256 MB ran out, "could not allocate
+    # shared memory from shm pool"); -M 16: private memory per process
+    timeout "$SERVER_MAX_S" kamailio -f "$HERE/kamailio-fork.cfg" -DD -E -x "$KAM_MEM" -X "$KAM_MEM" -m "$KAM_SHM" -M 16 \
         -A "SB_PORT=$KAM_PORT" -A "SB_NUMBER=\"$NUMBER\"" -A "SB_CHILDREN=$KAM_CHILDREN" \
         "${defs[@]}" "${KAM_DEFINES[@]}" >"$WORK/kamailio.log" 2>&1 &
     SERVER_PID=$!
@@ -284,7 +307,7 @@ start_sipp() {
         awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } printf "%.3f\n", s }' \
             "$name.times" >"$name.cpu"
         echo "$rc" >"$name.rc"
-    ) &
+    ) 2>>"$dir/$name.shell.err" & # bash's "Killed" notices, when one had to be killed
     local sub=$!
     for _ in $(seq 50); do [ -s "$dir/$name.pid" ] && break; sleep 0.02; done
     SIPP_PIDS+=("$(cat "$dir/$name.pid")")
@@ -296,9 +319,9 @@ start_sipp() {
 wait_sipp() {
     local dir=$1 name=$2 secs=$3 pid i
     pid=$(cat "$dir/$name.pid")
-    for ((i = 0; i < secs * 10; i++)); do
+    for ((i = 0; i <= secs * 10; i++)); do
         [ -e "$dir/$name.rc" ] && return 0
-        sleep 0.1
+        [ "$i" -lt $((secs * 10)) ] && sleep 0.1
     done
     kill -USR1 "$pid" 2>/dev/null || true
     sleep 0.2
@@ -403,8 +426,13 @@ run_calls() {
     t1=$(now)
     m1=$(machine_ticks)
     s1=$(tree_ticks "$SERVER_PID")
+    # the agents share one deadline
+    for ((i = 0; i < DRAIN_S * 10; i++)); do
+        [ -e "$dir/agent1.rc" ] && [ -e "$dir/agent2.rc" ] && [ -e "$dir/agent3.rc" ] && break
+        sleep 0.1
+    done
     for i in 1 2 3; do
-        wait_sipp "$dir" "agent$i" "$DRAIN_S" || stuck="${stuck:+$stuck, }agent$i"
+        wait_sipp "$dir" "agent$i" 0 || stuck="${stuck:+$stuck, }agent$i"
     done
     RUN_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     RUN_SRV_CPU=$(awk -v a="$s0" -v b="$s1" -v hz="$HZ" -v w="$RUN_WALL" 'BEGIN { printf "%.0f", (b - a) / hz / w * 100 }')
@@ -421,23 +449,31 @@ run_calls() {
     # the verdict: every call complete everywhere, nothing failed or unexpected
     local why="" n rc created ok failed unexp intruder
     [ -n "$stuck" ] && why="stopped: $stuck"
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        # `timeout` exits with the server: it crashed or exited during the step
+        why="SERVER DIED${why:+; $why}"
+        echo "error: the server exited during the step; the end of its log:" >&2
+        tail -5 "$WORK/$CUR.log" >&2 || true
+    fi
     if intruder=$(foreign_listener "$port" "$SERVER_PID"); then
         echo "error: another process (pid $intruder: $(ps -o args= -p "$intruder" | cut -c1-120)) listens on" \
             "udp 127.0.0.1:$port too and takes part of the traffic; stop it and run again" >&2
         exit 1
     fi
+    # one compact note per sipp in trouble: "agent2 4114/5000 ok, 886 failed, 886 unexp, exit 1"
+    local note
     for n in caller agent1 agent2 agent3; do
         rc=$(cat "$dir/$n.rc" 2>/dev/null || echo "?")
         created=$(stat_col 'TotalCallCreated' "$dir/$n.csv")
         ok=$(stat_col 'SuccessfulCall(C)' "$dir/$n.csv")
         failed=$(stat_col 'FailedCall(C)' "$dir/$n.csv")
         unexp=$(stat_col 'FailedUnexpectedMessage(C)' "$dir/$n.csv")
-        [ "$rc" = 0 ] || why="${why:+$why, }$n exit $rc"
-        [ "${failed:-1}" = 0 ] || why="${why:+$why, }$n ${failed:-?} failed"
-        [ "${unexp:-1}" = 0 ] || why="${why:+$why, }$n ${unexp:-?} unexpected"
-        if [ "${created:-0}" != "$calls" ] || [ "${ok:-0}" != "$calls" ]; then
-            why="${why:+$why, }$n ${ok:-0}/$calls done"
-        fi
+        note=""
+        if [ "${created:-0}" != "$calls" ] || [ "${ok:-0}" != "$calls" ]; then note=", ${ok:-0}/$calls ok"; fi
+        [ "${failed:-1}" = 0 ] || note+=", ${failed:-?} failed"
+        [ "${unexp:-1}" = 0 ] || note+=", ${unexp:-?} unexp"
+        [ "$rc" = 0 ] || note+=", exit $rc"
+        [ -z "$note" ] || why="${why:+$why; }$n${note#,}"
     done
     RUN_OK=0
     [ -z "$why" ] && RUN_OK=1
@@ -500,9 +536,25 @@ latency() {
     echo "${LAT_LINE[$name]}"
 }
 
+# start_server NAME: start the server of that target
+start_server() {
+    case "$1" in
+    kamailio) start_kamailio ;;
+    switchboard) start_switchboard ;;
+    esac
+}
+# fresh_server NAME PORT: restart the server and register the agents again
+fresh_server() {
+    stop_server
+    start_server "$1"
+    if [ "$1" = switchboard ] || [ "$KAM_BRANCHES" = location ]; then
+        register_agents "$2"
+    fi
+}
+
 # bench NAME PORT: registration, smoke test, latency, stepping, bisection;
 # sets BEST[NAME] and BEST_LINE[NAME]
-declare -A BEST BEST_LINE
+declare -A BEST BEST_LINE CAPPED
 bench() {
     local name=$1 port=$2
     CUR=$name
@@ -511,7 +563,7 @@ bench() {
     if [ "$name" = switchboard ] || [ "$KAM_BRANCHES" = location ]; then
         echo "== $name: registering agent1..3 (no digest)"
         if ! register_agents "$port"; then
-            BEST_LINE[$name]="(the agents could not register)"
+            BEST_LINE[$name]="$(printf '%-11s' "$name") (the agents could not register)"
             return 0
         fi
     fi
@@ -519,11 +571,11 @@ bench() {
     run_calls "$WORK/$name/smoke" "$port" 1 1
     if [ "$RUN_OK" != 1 ]; then
         local got
-        got=$(grep -ao 'received .SIP/2.0 [0-9]\{3\}[^\r]*' "$WORK/$name/smoke/caller.err" 2>/dev/null | head -1 || true)
+        got=$(tr -d '\r' <"$WORK/$name/smoke/caller.err" 2>/dev/null | grep -ao "received 'SIP/2.0 [0-9]\{3\}.*" | head -1 || true)
         echo "error: one call through $name did not go INVITE -> 180 -> 200 -> ACK -> BYE -> 200 ($RUN_WHY)" >&2
         [ -n "$got" ] && echo "  the caller $got" >&2
         tail -5 "$WORK/$name/smoke/caller.err" 2>/dev/null >&2 || true
-        BEST_LINE[$name]="(smoke test failed: ${got:-$RUN_WHY})"
+        BEST_LINE[$name]="$(printf '%-11s' "$name") (smoke test failed: ${got:-$RUN_WHY})"
         return 0
     fi
     echo "== $name: INVITE->180 latency at $LAT_RATE calls/s for $LAT_SECS s"
@@ -550,6 +602,9 @@ bench() {
             rate=$(((lo + hi) / 2 / 10 * 10))
             if [ "$rate" -le "$lo" ] || [ "$rate" -ge "$hi" ]; then break; fi
             sleep 2
+            # a failed step leaves the server with transactions whose INVITEs
+            # and CANCELs would reach the next step's agents: start afresh
+            if ! fresh_server "$name" "$port"; then break; fi
             step "$name" "$port" "$rate"
             if [ "$STEP_OK" = 1 ]; then
                 lo=$rate
@@ -562,6 +617,11 @@ bench() {
     fi
     BEST[$name]=$best
     BEST_LINE[$name]=${best_line:-"$(printf '%-11s' "$name") (no rate passed; the lowest was ${RATES%% *}/s)"}
+    # every rate passed: the ceiling lies above the highest rate asked
+    if [ -z "$bad" ] && [ "$best" -gt 0 ]; then
+        CAPPED[$name]=1
+        BEST_LINE[$name]+="  (highest rate asked: the limit is higher)"
+    fi
 }
 
 # ------------------------------------------------------------------- main
@@ -569,12 +629,12 @@ echo "fork bench: ${TARGETS[*]}; number $NUMBER; agent1 answers after ${ANSWER_M
     "rates $RATES /s, ${STEP} s each; latency at ${LAT_RATE}/s; work dir $WORK"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg);" \
     "sipp $(sipp -v 2>&1 | grep -o 'v[0-9.]*' | head -1); kamailio $(kamailio -v 2>/dev/null | head -1 | awk '{print $3}')" \
-    "(branches: $KAM_BRANCHES, $KAM_CHILDREN children)"
+    "(branches: $KAM_BRANCHES, $KAM_CHILDREN children, $KAM_SHM MB $KAM_MEM)"
 for p in "$CALLER_PORT" "${AGENT_PORTS[@]}"; do port_free "$p" sipp; done
 for t in "${TARGETS[@]}"; do
     case "$t" in
-    kamailio) start_kamailio; bench kamailio "$KAM_PORT" ;;
-    switchboard) start_switchboard; bench switchboard "$SB_PORT" ;;
+    kamailio) start_server kamailio; bench kamailio "$KAM_PORT" ;;
+    switchboard) start_server switchboard; bench switchboard "$SB_PORT" ;;
     esac
     stop_server
 done
@@ -601,9 +661,14 @@ done
     for t in "${TARGETS[@]}"; do echo "${BEST_LINE[$t]}"; done
     echo '```'
     if [[ " ${TARGETS[*]} " == *" kamailio "* && " ${TARGETS[*]} " == *" switchboard "* ]]; then
-        awk -v s="${BEST[switchboard]}" -v k="${BEST[kamailio]}" 'BEGIN {
-            if (k > 0) printf "\nswitchboard/kamailio = %d/%d = %.2f\n", s, k, s / k
-            else print "\nswitchboard/kamailio: kamailio passed no rate" }'
+        awk -v s="${BEST[switchboard]}" -v k="${BEST[kamailio]}" \
+            -v sc="${CAPPED[switchboard]:-}" -v kc="${CAPPED[kamailio]:-}" 'BEGIN {
+            if (k == 0) { print "\nswitchboard/kamailio: kamailio passed no rate"; exit }
+            # a capped rate is a lower bound of the real limit
+            rel = (sc && !kc) ? ">=" : (kc && !sc) ? "<=" : (sc && kc) ? "?" : "="
+            printf "\nswitchboard/kamailio %s %d/%d = %.2f", rel, s, k, s / k
+            if (sc || kc) printf "  (a target passed every rate asked: add higher --rates)"
+            printf "\n" }'
     fi
     echo
     echo "retrans, ag_ret: retransmissions by the caller and by the agents (a sign of"
