@@ -25,6 +25,6 @@ if ! have_cmd cargo; then
     done
 fi
 if ! have_cmd cargo; then
-    echo "setup: cargo not found. Install a Rust toolchain (1.85 or newer), e.g. with rustup." >&2
+    echo "setup: cargo not found. Install a Rust toolchain (1.87 or newer), e.g. with rustup." >&2
     exit 1
 fi
