@@ -161,31 +161,48 @@ fi
 # ------------------------------------------------------------ work dir, cleanup
 WORK=$(mktemp -d /tmp/fork-bench.XXXXXX)
 SERVER_PID=
-SIPP_PIDS=() # every sipp started, stopped on exit if still there
+SIPP_RUNS=() # every sipp started, as DIR/NAME (see start_sipp), stopped on exit if still there
+# Signals go only to processes of ours that still run: pids are reused (this
+# machine wraps around 32768 within a run), so a pid is checked against its
+# command name, and a sipp's against its exit record, before any kill.
+is_ours() { # is_ours PID NAME...: PID runs one of these commands
+    local comm n
+    comm=$(cat "/proc/$1/comm" 2>/dev/null) || return 1
+    for n in "${@:2}"; do [ "$comm" = "$n" ] && return 0; done
+    return 1
+}
+signal_sipp() { # signal_sipp SIGNAL DIR/NAME: to that sipp if it has not ended
+    local pid
+    [ -e "$2.rc" ] && return 0
+    pid=$(cat "$2.pid" 2>/dev/null) || return 0
+    if is_ours "$pid" sipp; then kill "-$1" "$pid" 2>/dev/null || true; fi
+}
 cleanup() {
-    local p
-    for p in "${SIPP_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    local r
+    for r in "${SIPP_RUNS[@]}"; do signal_sipp TERM "$r"; done
     stop_server
-    for p in "${SIPP_PIDS[@]}"; do
-        kill -0 "$p" 2>/dev/null && { sleep 0.5; kill -9 "$p" 2>/dev/null || true; }
-    done
+    sleep 0.5
+    for r in "${SIPP_RUNS[@]}"; do signal_sipp KILL "$r"; done
     if [ -n "$KEEP" ]; then echo "work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
 # stop_server: SIGTERM to the server (through `timeout`, which passes it on),
 # then SIGKILL to whatever is left of its process tree after 5 s (Switchboard
 # lets calls in progress end on SIGTERM: after an overload there are many)
+SERVER_COMMS=(timeout kamailio switchboard)
 stop_server() {
     [ -n "$SERVER_PID" ] || return 0
-    local pids p left
-    pids=$(tree_pids "$SERVER_PID")
-    kill "$SERVER_PID" 2>/dev/null || true
+    local pids="" p left
+    if is_ours "$SERVER_PID" timeout; then
+        pids=$(tree_pids "$SERVER_PID")
+        kill "$SERVER_PID" 2>/dev/null || true
+    fi
     for _ in $(seq 50); do
         left=""
-        for p in $pids; do kill -0 "$p" 2>/dev/null && left+=" $p"; done
+        for p in $pids; do is_ours "$p" "${SERVER_COMMS[@]}" && left+=" $p"; done
         [ -z "$left" ] && break
         sleep 0.1
     done
-    for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
+    for p in $pids; do is_ours "$p" "${SERVER_COMMS[@]}" && { kill -9 "$p" 2>/dev/null || true; }; done
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=
 }
@@ -217,7 +234,7 @@ foreign_listener() {
 wait_udp() { # wait_udp PORT NAME LOG
     for _ in $(seq 100); do
         listening "$1" && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
+        is_ours "$SERVER_PID" timeout || break
         sleep 0.1
     done
     echo "error: $2 is not listening on udp 127.0.0.1:$1; its log:" >&2
@@ -310,24 +327,23 @@ start_sipp() {
     ) 2>>"$dir/$name.shell.err" & # bash's "Killed" notices, when one had to be killed
     local sub=$!
     for _ in $(seq 50); do [ -s "$dir/$name.pid" ] && break; sleep 0.02; done
-    SIPP_PIDS+=("$(cat "$dir/$name.pid")")
+    SIPP_RUNS+=("$dir/$name")
     LAST_SUB=$sub
 }
 # wait_sipp DIR NAME SECONDS: wait for it to end; past SECONDS, ask it to quit
 # (SIGUSR1 twice: stop now, write the final statistics), then kill it.
 # Returns 0 when it ended by itself.
 wait_sipp() {
-    local dir=$1 name=$2 secs=$3 pid i
-    pid=$(cat "$dir/$name.pid")
+    local dir=$1 name=$2 secs=$3 i
     for ((i = 0; i <= secs * 10; i++)); do
         [ -e "$dir/$name.rc" ] && return 0
         [ "$i" -lt $((secs * 10)) ] && sleep 0.1
     done
-    kill -USR1 "$pid" 2>/dev/null || true
+    signal_sipp USR1 "$dir/$name"
     sleep 0.2
-    kill -USR1 "$pid" 2>/dev/null || true
+    signal_sipp USR1 "$dir/$name"
     for ((i = 0; i < 30; i++)); do [ -e "$dir/$name.rc" ] && return 1; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+    signal_sipp KILL "$dir/$name"
     for ((i = 0; i < 20; i++)); do [ -e "$dir/$name.rc" ] && return 1; sleep 0.1; done
     return 1
 }
@@ -449,7 +465,7 @@ run_calls() {
     # the verdict: every call complete everywhere, nothing failed or unexpected
     local why="" n rc created ok failed unexp intruder
     [ -n "$stuck" ] && why="stopped: $stuck"
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    if ! is_ours "$SERVER_PID" timeout; then
         # `timeout` exits with the server: it crashed or exited during the step
         why="SERVER DIED${why:+; $why}"
         echo "error: the server exited during the step; the end of its log:" >&2
