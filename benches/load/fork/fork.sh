@@ -189,7 +189,10 @@ cleanup() {
 # then SIGKILL to whatever is left of its process tree after 5 s (Switchboard
 # lets calls in progress end on SIGTERM: after an overload there are many)
 SERVER_COMMS=(timeout kamailio switchboard)
-stop_server() {
+# (stderr to /dev/null: `timeout` dies of its child's SIGKILL, and bash would
+# print a "Killed" notice for the job)
+stop_server() { stop_server_ 2>/dev/null; }
+stop_server_() {
     [ -n "$SERVER_PID" ] || return 0
     local pids="" p left
     if is_ours "$SERVER_PID" timeout; then
@@ -202,7 +205,12 @@ stop_server() {
         [ -z "$left" ] && break
         sleep 0.1
     done
-    for p in $pids; do is_ours "$p" "${SERVER_COMMS[@]}" && { kill -9 "$p" 2>/dev/null || true; }; done
+    # the server itself first; `timeout` then ends by itself
+    for p in $pids; do
+        [ "$p" != "$SERVER_PID" ] && is_ours "$p" "${SERVER_COMMS[@]}" && { kill -9 "$p" 2>/dev/null || true; }
+    done
+    for _ in $(seq 20); do is_ours "$SERVER_PID" timeout || break; sleep 0.1; done
+    if is_ours "$SERVER_PID" timeout; then kill -9 "$SERVER_PID" 2>/dev/null || true; fi
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=
 }
