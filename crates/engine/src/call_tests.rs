@@ -996,3 +996,212 @@ fn a_leg_without_timers_is_probed_while_the_other_is_refreshed_by_us() {
         Some(Phase::Bridged(_))
     ));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Anchored media: what the engine tells the relay, and the SDP each leg sees.
+
+/// Records what the engine asks of the relay; hands out ports 20000, 20002, ...
+#[derive(Clone, Default)]
+struct RecordingMedia {
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    next_port: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    refuse: bool,
+}
+
+impl RecordingMedia {
+    fn log(&self) -> Vec<String> {
+        self.log.lock().expect("log").clone()
+    }
+    fn push(&self, s: String) {
+        self.log.lock().expect("log").push(s);
+    }
+}
+
+impl crate::MediaControl for RecordingMedia {
+    fn open(&mut self, _call: &str) -> Result<crate::MediaPorts, crate::MediaUnavailable> {
+        if self.refuse {
+            return Err(crate::MediaUnavailable("no free ports".into()));
+        }
+        let n = self
+            .next_port
+            .fetch_add(4, std::sync::atomic::Ordering::Relaxed);
+        self.push("open".into());
+        Ok(crate::MediaPorts {
+            ip: "10.0.0.1".parse().expect("ip"),
+            caller_port: 20000 + n,
+            agent_port: 20002 + n,
+        })
+    }
+    fn update(&mut self, _call: &str, side: crate::Side, remote: crate::RemoteMedia) {
+        let codec = remote
+            .codec
+            .map(|c| String::from_utf8_lossy(&c.name).into_owned())
+            .unwrap_or_default();
+        let addr = remote.addr.map(|a| a.to_string()).unwrap_or_default();
+        self.push(format!("update {side:?} {addr} {codec}"));
+    }
+    fn set_paused(&mut self, _call: &str, paused: bool) {
+        self.push(format!("paused {paused}"));
+    }
+    fn play(&mut self, _call: &str, side: crate::Side, prompt: &str, looped: bool) {
+        self.push(format!("play {side:?} {prompt} {looped}"));
+    }
+    fn stop_playback(&mut self, _call: &str, side: crate::Side) {
+        self.push(format!("stop {side:?}"));
+    }
+    fn send_dtmf(&mut self, _call: &str, side: crate::Side, digits: &str) {
+        self.push(format!("dtmf {side:?} {digits}"));
+    }
+    fn close(&mut self, _call: &str) {
+        self.push("close".into());
+    }
+}
+
+impl World {
+    fn anchored() -> (World, RecordingMedia) {
+        let mut w = World::new();
+        let media = RecordingMedia::default();
+        w.e.set_media(Box::new(media.clone()));
+        (w, media)
+    }
+}
+
+#[test]
+fn anchored_call_offers_our_address_to_agents_and_answers_the_caller_with_ours() {
+    let (mut w, media) = World::anchored();
+    w.all_registered();
+    w.dial("+33100000001");
+    let inv = w.invite_to(ALICE);
+    let offer = body(&inv);
+    assert!(offer.contains("c=IN IP4 10.0.0.1\r\n"), "{offer}");
+    assert!(offer.contains("m=audio 20002 RTP/AVP 8 "), "{offer}");
+    assert!(
+        !offer.contains("192.0.2.7"),
+        "the caller's address is hidden: {offer}"
+    );
+    // The same offer to every branch.
+    assert_eq!(body(&w.invite_to(BOB)), offer);
+    w.answer(ALICE, "a1");
+    w.caller_ack();
+    let ok = w
+        .to(CALLER)
+        .into_iter()
+        .find(|m| status_of(m) == 200)
+        .expect("200 to the caller");
+    let answer = body(&ok);
+    assert!(answer.contains("c=IN IP4 10.0.0.1\r\n"), "{answer}");
+    assert!(answer.contains("m=audio 20000 RTP/AVP 8\r\n"), "{answer}");
+    assert_eq!(
+        media.log(),
+        [
+            "open",
+            "paused true",
+            "update Caller 192.0.2.7:4000 PCMA",
+            "update Caller 192.0.2.7:4000 PCMA",
+            "update Agent 198.51.100.1:5000 PCMA",
+            "paused false",
+        ]
+    );
+    // The caller hangs up: the relay closes once.
+    let bye = format!(
+        "BYE sip:switchboard@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKbye1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: in-call1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+        hdr(&ok, "From"),
+        hdr(&ok, "To")
+    );
+    w.send(CALLER, &bye);
+    w.advance(Duration::from_secs(40));
+    assert_eq!(media.log().iter().filter(|l| *l == "close").count(), 1);
+}
+
+#[test]
+fn an_offer_without_a_common_codec_gets_488_and_no_ports() {
+    let (mut w, media) = World::anchored();
+    w.all_registered();
+    let g729 = "v=0\r\no=c 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\n";
+    let inv = World::invite_text("+33100000001", "g729")
+        .replace(SDP_CALLER, g729)
+        .replace(
+            &format!("Content-Length: {}", SDP_CALLER.len()),
+            &format!("Content-Length: {}", g729.len()),
+        );
+    w.send(CALLER, &inv);
+    assert_eq!(w.caller_statuses(), [100, 488]);
+    assert!(media.log().is_empty(), "{:?}", media.log());
+    assert_eq!(w.count_to(ALICE, "INVITE"), 0);
+}
+
+#[test]
+fn no_media_ports_gets_503() {
+    let mut w = World::new();
+    w.e.set_media(Box::new(RecordingMedia {
+        refuse: true,
+        ..RecordingMedia::default()
+    }));
+    w.all_registered();
+    w.dial("+33100000001");
+    assert_eq!(w.caller_statuses(), [100, 503]);
+}
+
+#[test]
+fn media_timeout_ends_the_call_with_bye_on_both_legs() {
+    let (mut w, media) = World::anchored();
+    w.all_registered();
+    w.dial("+33100000001");
+    w.answer(ALICE, "a1");
+    w.caller_ack();
+    let id = hdr(&w.invite_to(ALICE), "X-Switchboard-Call");
+    let now = w.now;
+    w.e.on_media_event(&id, crate::MediaEvent::Timeout, now);
+    w.take();
+    assert_eq!(w.count_to(ALICE, "BYE"), 1);
+    assert_eq!(w.count_to(CALLER, "BYE"), 1);
+    assert_eq!(w.e.call_phase(&id), Some(Phase::Ended));
+    assert!(media.log().contains(&"close".to_string()));
+}
+
+#[test]
+fn hold_from_the_agent_reaches_the_caller_as_our_sendonly_offer_and_pauses_the_timeout() {
+    let (mut w, media) = World::anchored();
+    w.all_registered();
+    w.dial("+33100000001");
+    w.answer(ALICE, "a1");
+    w.caller_ack();
+    let inv = w.invite_to(ALICE);
+    let hold = SDP_AGENT.replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n");
+    let reinvite = format!(
+        "INVITE sip:switchboard@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKhold1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: {};tag=a1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 INVITE\r\n\
+         Contact: <sip:phone@{ALICE}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{hold}",
+        hdr(&inv, "To"),
+        hdr(&inv, "From"),
+        hdr(&inv, "Call-ID"),
+        hold.len()
+    );
+    w.send(ALICE, &reinvite);
+    let to_caller = w
+        .to(CALLER)
+        .into_iter()
+        .rev()
+        .find(|m| method_of(m) == "INVITE")
+        .expect("re-INVITE to the caller");
+    let offer = body(&to_caller);
+    assert!(offer.contains("m=audio 20000 RTP/AVP 8\r\n"), "{offer}");
+    assert!(offer.contains("a=sendonly\r\n"), "{offer}");
+    assert!(
+        offer.contains("o=switchboard ") && offer.contains(" 2 IN IP4"),
+        "version bumped: {offer}"
+    );
+    assert_eq!(media.log().last().map(String::as_str), Some("paused true"));
+    let held = SDP_CALLER.replace("t=0 0\r\n", "t=0 0\r\na=recvonly\r\n");
+    w.send(CALLER, &reply(&to_caller, 200, "c1", CALLER, &held));
+    let answer = w
+        .to(ALICE)
+        .into_iter()
+        .rev()
+        .find(|m| status_of(m) == 200)
+        .expect("200 to alice's re-INVITE");
+    let answer = body(&answer);
+    assert!(answer.contains("m=audio 20002 RTP/AVP 8\r\n"), "{answer}");
+    assert!(answer.contains("a=recvonly\r\n"), "{answer}");
+}

@@ -68,6 +68,7 @@ use sip_core::{TransactionKey, TxId, TxMethod};
 use sip_msg::{HeaderName, Method, Request, Response, Uri};
 use tracing::{debug, info, warn};
 
+use crate::media::{CallMedia, MediaEvent, OfferError, RemoteMedia, Side};
 use crate::uas::{reason_phrase, ALLOW, BRANCH_PREFIX};
 use crate::wire::{Destination, Wire};
 use crate::{Engine, Inbound, Transport};
@@ -266,6 +267,8 @@ struct Call {
     probe_at: Option<Instant>,
     scheduled: Option<Instant>,
     live_invites: u32,
+    /// The anchored media, when the engine has a relay (see [`crate::media`]).
+    media: Option<CallMedia>,
 }
 
 impl Call {
@@ -523,6 +526,14 @@ impl Engine {
             routing::Target::Line { number, .. } => number.to_string(),
             routing::Target::User(_) => dialled.clone(),
         };
+        let media = match self.anchor(req, id.as_str()) {
+            Ok(m) => m,
+            Err((status, why)) => {
+                self.stats.calls_refused += 1;
+                self.final_to(req, server_tx, to, &tag, status, why, now);
+                return;
+            }
+        };
         let routing = match CallRouting::new(cfg, target, setup) {
             Ok(r) => r,
             Err(e) => {
@@ -562,6 +573,7 @@ impl Engine {
                 probe_at: None,
                 scheduled: None,
                 live_invites: 0,
+                media,
             },
         );
         self.calls.by_id.insert(id, ck);
@@ -764,16 +776,22 @@ impl Engine {
             req.headers
                 .push(HeaderName::from_static("X-Switchboard-IVR-Path"), p.clone());
         }
-        let body = call.caller.invite.body.clone();
+        let mut body = call.caller.invite.body.clone();
+        if let Some(m) = call.media.as_mut() {
+            body = m.agent_offer_body();
+        }
         let mut sdp = None;
         if !body.is_empty() {
-            let ct = call
-                .caller
-                .invite
-                .headers
-                .get(&HeaderName::ContentType)
-                .cloned()
-                .unwrap_or_else(|| Bytes::from_static(b"application/sdp"));
+            let ct = if call.media.is_some() {
+                Bytes::from_static(b"application/sdp")
+            } else {
+                call.caller
+                    .invite
+                    .headers
+                    .get(&HeaderName::ContentType)
+                    .cloned()
+                    .unwrap_or_else(|| Bytes::from_static(b"application/sdp"))
+            };
             sdp = Some((Some(ct.clone()), body.clone()));
             req.set_body(ct, body);
         }
@@ -935,7 +953,12 @@ impl Engine {
         let (status, body) = match prov {
             Some(p) if p.status == 183 && !p.body.is_empty() => {
                 let ct = p.headers.get(&HeaderName::ContentType).cloned();
-                (183, Some((ct, p.body)))
+                match self.agent_answered_media(ck, &p.body) {
+                    Some(Some(ours)) => (183, Some((None, ours))),
+                    // Early media we cannot anchor is not passed on.
+                    Some(None) => (180, None),
+                    None => (183, Some((ct, p.body))),
+                }
             }
             _ => (180, None),
         };
@@ -960,6 +983,27 @@ impl Engine {
                 )
             })
             .filter(|(_, b)| !b.is_empty());
+        let body = match &body {
+            Some((_, agent_sdp)) => match self.agent_answered_media(ck, agent_sdp) {
+                Some(Some(ours)) => Some((None, ours)),
+                Some(None) => {
+                    warn!("agent's answer has no codec we offered: media not anchored");
+                    None
+                }
+                None => body,
+            },
+            None => body,
+        };
+        if let Some(media) = self.media.as_mut() {
+            if let Some(call) = self.calls.calls.get(&ck) {
+                if call.media.is_some() {
+                    media.set_paused(call.id.as_str(), false);
+                }
+            }
+        }
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
         call.phase = Phase::Bridged(branch);
         call.caller.timer = call
             .caller_session
@@ -1544,17 +1588,22 @@ impl Engine {
             }
         }
         if !resp.body.is_empty() {
-            let ct = resp
+            let mut ct = resp
                 .headers
                 .get(&HeaderName::ContentType)
                 .cloned()
                 .unwrap_or_else(|| Bytes::from_static(b"application/sdp"));
+            let mut body = resp.body.clone();
             if (200..300).contains(&status) {
+                if let Some(ours) = self.reanswer_media(ck, leg, &resp.body) {
+                    ct = Bytes::from_static(b"application/sdp");
+                    body = ours;
+                }
                 if let Some(call) = self.calls.calls.get_mut(&ck) {
-                    call.set_sdp(from, (Some(ct.clone()), resp.body.clone()));
+                    call.set_sdp(from, (Some(ct.clone()), body.clone()));
                 }
             }
-            out.set_body(ct, resp.body.clone());
+            out.set_body(ct, body);
         }
         // The response goes where the re-INVITE's Via says (the server transaction's).
         let to = self
@@ -1689,12 +1738,17 @@ impl Engine {
                     Wire::new(to, trying.to_bytes()),
                     now,
                 );
-                let body = (!req.body.is_empty()).then(|| {
+                let mut body = (!req.body.is_empty()).then(|| {
                     (
                         req.headers.get(&HeaderName::ContentType).cloned(),
                         req.body.clone(),
                     )
                 });
+                if let Some((_, offer)) = &body {
+                    if let Some(ours) = self.reoffer_media(ck, leg, offer) {
+                        body = Some((None, ours));
+                    }
+                }
                 let mut extra = Vec::new();
                 if let Some(call) = self.calls.calls.get_mut(&ck) {
                     if let Some(b) = &body {
@@ -1790,6 +1844,9 @@ impl Engine {
         let cseq = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
         if let Some(call) = self.calls.calls.get_mut(&ck) {
             call.retx.retain(|r| !(r.leg == leg && r.cseq == cseq));
+        }
+        if leg == Leg::Caller && !req.body.is_empty() {
+            self.caller_late_answer(ck, &req.body);
         }
         self.settle_call(ck, now);
     }
@@ -1931,6 +1988,14 @@ impl Engine {
         let Some(call) = self.calls.calls.get_mut(&ck) else {
             return;
         };
+        if call.phase == Phase::Ended {
+            if let (Some(m), Some(relay)) = (call.media.as_mut(), self.media.as_mut()) {
+                if !m.closed {
+                    m.closed = true;
+                    relay.close(call.id.as_str());
+                }
+            }
+        }
         if call.phase == Phase::Ended && call.live_invites == 0 && call.routing.is_done() {
             let _ = now;
             if let Some(call) = self.calls.calls.remove(&ck) {
@@ -1978,8 +2043,165 @@ impl Engine {
         self.calls.ended.push_back(call.routing.into_record());
     }
 
+    // -----------------------------------------------------------------------------------------
+    // Media anchoring (see crate::media)
+
+    /// Anchors a new call's media: ports from the relay, the caller's offer taken. `Ok(None)`
+    /// without a relay. Errors carry the status to refuse the INVITE with.
+    fn anchor(
+        &mut self,
+        req: &Request,
+        call_id: &str,
+    ) -> Result<Option<CallMedia>, (u16, &'static str)> {
+        if self.media.is_none() {
+            return Ok(None);
+        }
+        let session_id = self.next_random() >> 2;
+        let Some(relay) = self.media.as_mut() else {
+            return Ok(None);
+        };
+        let offer = if req.body.is_empty() {
+            None
+        } else {
+            match media::sdp::Sdp::parse(req.body.clone()) {
+                Ok(sdp) => Some(sdp),
+                Err(e) => {
+                    info!(error = %e, "INVITE with unusable SDP: 488");
+                    return Err((488, "Not Acceptable Here"));
+                }
+            }
+        };
+        // Refuse before reserving ports.
+        if let Some(offer) = &offer {
+            let probe = crate::media::MediaPorts {
+                ip: std::net::Ipv4Addr::UNSPECIFIED.into(),
+                caller_port: 0,
+                agent_port: 0,
+            };
+            if let Err(e) = CallMedia::from_offer(offer, &self.codecs, probe, 0) {
+                info!(?e, "INVITE offer cannot be anchored: 488");
+                return Err((488, "Not Acceptable Here"));
+            }
+        }
+        let ports = match relay.open(call_id) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "no media ports for a new call: 503");
+                return Err((503, "Service Unavailable"));
+            }
+        };
+        let media = match &offer {
+            Some(offer) => CallMedia::from_offer(offer, &self.codecs, ports, session_id),
+            None => Ok(CallMedia::without_offer(&self.codecs, ports, session_id)),
+        };
+        let media = match media {
+            Ok(m) => m,
+            Err(OfferError::Unusable | OfferError::NoCommonCodec) => {
+                relay.close(call_id);
+                return Err((488, "Not Acceptable Here"));
+            }
+        };
+        relay.set_paused(call_id, true);
+        relay.update(call_id, Side::Caller, media.caller_remote());
+        Ok(Some(media))
+    }
+
+    /// An agent's SDP answer (183 or 2xx) on an anchored call: tells the relay, and returns
+    /// our description for the caller. `None`: the call is not anchored; `Some(None)`: the
+    /// answer is unusable.
+    fn agent_answered_media(&mut self, ck: CallKey, answer: &Bytes) -> Option<Option<Bytes>> {
+        let call = self.calls.calls.get_mut(&ck)?;
+        let m = call.media.as_mut()?;
+        let relay = self.media.as_mut()?;
+        let Ok(sdp) = media::sdp::Sdp::parse(answer.clone()) else {
+            return Some(None);
+        };
+        let Some((caller, agent)) = m.on_agent_answer(&sdp) else {
+            return Some(None);
+        };
+        relay.update(call.id.as_str(), Side::Caller, caller);
+        relay.update(call.id.as_str(), Side::Agent, agent);
+        Some(Some(m.caller_answer_body(sdp.direction())))
+    }
+
+    /// A re-INVITE offer from `leg`: the relay learns its new address and hold state; returns
+    /// the offer to relay to the other leg.
+    fn reoffer_media(&mut self, ck: CallKey, leg: Leg, offer: &Bytes) -> Option<Bytes> {
+        let call = self.calls.calls.get_mut(&ck)?;
+        let m = call.media.as_mut()?;
+        let relay = self.media.as_mut()?;
+        let sdp = media::sdp::Sdp::parse(offer.clone()).ok()?;
+        let side = side_of(leg);
+        let (body, remote): (Bytes, RemoteMedia) = m.on_reoffer(side, &sdp);
+        let hold = crate::media::is_hold(&sdp);
+        info!(call = %call.id, ?side, hold, "re-INVITE offer");
+        relay.update(call.id.as_str(), side, remote);
+        relay.set_paused(call.id.as_str(), hold);
+        Some(body)
+    }
+
+    /// The answer from `leg` to a re-INVITE we relayed to it; returns the answer for the
+    /// other leg.
+    fn reanswer_media(&mut self, ck: CallKey, leg: Leg, answer: &Bytes) -> Option<Bytes> {
+        let call = self.calls.calls.get_mut(&ck)?;
+        let m = call.media.as_mut()?;
+        let relay = self.media.as_mut()?;
+        let sdp = media::sdp::Sdp::parse(answer.clone()).ok()?;
+        let side = side_of(leg);
+        let (body, remote) = m.on_reanswer(side, &sdp);
+        relay.update(call.id.as_str(), side, remote);
+        Some(body)
+    }
+
+    /// The caller's answer in its ACK, after an INVITE without an offer.
+    fn caller_late_answer(&mut self, ck: CallKey, answer: &Bytes) {
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        let (Some(m), Some(relay)) = (call.media.as_mut(), self.media.as_mut()) else {
+            return;
+        };
+        let Ok(sdp) = media::sdp::Sdp::parse(answer.clone()) else {
+            debug!("unparseable SDP in the caller's ACK");
+            return;
+        };
+        if let Some(remote) = m.on_caller_late_answer(&sdp) {
+            relay.update(call.id.as_str(), Side::Caller, remote);
+        }
+    }
+
+    /// Something the relay reports about call `call_id`.
+    pub fn on_media_event(&mut self, call_id: &str, event: MediaEvent, now: Instant) {
+        let Some(&ck) = self.calls.by_id.get(&routing::CallId::new(call_id)) else {
+            return;
+        };
+        match event {
+            MediaEvent::Timeout => {
+                if let Some(call) = self.calls.calls.get(&ck) {
+                    info!(call = %call.id, "no media for the media timeout: ending the call");
+                }
+                self.teardown(ck, EndReason::Dropped, None, now);
+            }
+            MediaEvent::Dtmf { side, digit } => {
+                debug!(call = %call_id, ?side, %digit, "DTMF");
+            }
+            MediaEvent::PlaybackDone { side } => {
+                debug!(call = %call_id, ?side, "playback done");
+            }
+        }
+        self.run_outputs(ck, now);
+        self.drain_transactions(now);
+    }
+
     fn new_branch(&mut self) -> String {
         format!("{BRANCH_PREFIX}{}", self.next_tag())
+    }
+}
+
+fn side_of(leg: Leg) -> Side {
+    match leg {
+        Leg::Caller => Side::Caller,
+        Leg::Agent(_) => Side::Agent,
     }
 }
 

@@ -17,6 +17,7 @@
 //!   shutting down.
 
 mod calls;
+pub mod media;
 mod register;
 mod uas;
 mod wire;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 
 pub use calls::{Phase, ENDED_CALLS_KEPT};
+pub use media::{MediaControl, MediaEvent, MediaPorts, MediaUnavailable, RemoteMedia, Side};
 pub use routing::{CallRecord, EndReason};
 pub use wire::Wire;
 
@@ -185,10 +187,15 @@ pub struct Engine {
     calls: calls::Calls,
     /// A monotonic instant and the wall-clock time at it, set by the daemon (business hours).
     wall_anchor: Option<(Instant, SystemTime)>,
+    /// The relay that anchors call media; `None` passes SDP through (see [`media`]).
+    media: Option<Box<dyn MediaControl>>,
+    /// `[media] codecs` as SDP codecs.
+    codecs: Vec<::media::sdp::Codec>,
 }
 
 impl Engine {
     pub fn new(config: NodeConfig, registrar: registrar::Registrar, tag_seed: u64) -> Engine {
+        let codecs = media::supported_codecs(&config.routing);
         Engine {
             transactions: sip_core::TransactionTable::new(config.timers),
             config,
@@ -199,9 +206,16 @@ impl Engine {
             draining: false,
             tag_seed,
             tag_counter: 0,
+            codecs,
             calls: calls::Calls::default(),
             wall_anchor: None,
+            media: None,
         }
+    }
+
+    /// Anchors the media of every call from now on through `media` (see [`media`]).
+    pub fn set_media(&mut self, media: Box<dyn MediaControl>) {
+        self.media = Some(media);
     }
 
     /// Tells the node the wall-clock time at `now` (it never reads a clock): business hours
@@ -239,6 +253,7 @@ impl Engine {
         let (rc, users) = register::registrar_settings(cfg);
         self.registrar.reconfigure(rc, users)?;
         self.config = NodeConfig::from_config(cfg);
+        self.codecs = media::supported_codecs(cfg);
         self.calls
             .presence
             .retain(|u| cfg.user(u.as_str()).is_some());

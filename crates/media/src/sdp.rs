@@ -876,6 +876,68 @@ pub fn with_codecs(sdp: &Sdp, keep: &[Codec]) -> Sdp {
     out
 }
 
+/// What an anchoring B2BUA writes into its own SDP for one leg (see [`build_audio`]).
+#[derive(Clone, Debug)]
+pub struct AudioDescription<'a> {
+    /// Our media address (`[media] ip`).
+    pub ip: IpAddr,
+    /// Our RTP port for this leg.
+    pub port: u16,
+    /// Codecs in order of preference, telephone-event included, with this leg's payload types.
+    pub codecs: &'a [Codec],
+    /// `a=` direction written on the audio section.
+    pub direction: Direction,
+    /// RTCP multiplexed on the RTP port (RFC 5761) instead of `a=rtcp` on the next port.
+    pub rtcp_mux: bool,
+    /// The `o=` session id: one per leg for its whole life.
+    pub session_id: u64,
+    /// The `o=` version: increased whenever the description changes (RFC 3264 §8).
+    pub version: u64,
+}
+
+/// Writes a complete audio-only description of our own (RFC 4566, RFC 3264).
+///
+/// Why our own rather than an edited copy of the peer's: once the media is anchored, the
+/// peer's ICE candidates, crypto, bandwidth and other lines describe an address that is no
+/// longer in the path, and a transcoded leg has codecs the peer never offered. Asterisk and
+/// FreeSWITCH do the same: each leg sees the B2BUA's own description.
+pub fn build_audio(d: &AudioDescription<'_>) -> Bytes {
+    use std::fmt::Write as _;
+    let family = if d.ip.is_ipv4() { "IP4" } else { "IP6" };
+    let mut s = String::with_capacity(256);
+    let _ = write!(
+        s,
+        "v=0\r\no=switchboard {} {} IN {family} {}\r\ns=switchboard\r\nc=IN {family} {}\r\nt=0 0\r\nm=audio {} RTP/AVP",
+        d.session_id, d.version, d.ip, d.ip, d.port
+    );
+    for c in d.codecs {
+        let _ = write!(s, " {}", c.pt);
+    }
+    s.push_str("\r\n");
+    for c in d.codecs {
+        let _ = write!(s, "a=rtpmap:{} ", c.pt);
+        s.push_str(&String::from_utf8_lossy(&c.name));
+        let _ = write!(s, "/{}", c.clock_rate);
+        if c.channels > 1 {
+            let _ = write!(s, "/{}", c.channels);
+        }
+        s.push_str("\r\n");
+        if let Some(fmtp) = &c.fmtp {
+            let _ = write!(s, "a=fmtp:{} ", c.pt);
+            s.push_str(&String::from_utf8_lossy(fmtp));
+            s.push_str("\r\n");
+        }
+    }
+    if d.rtcp_mux {
+        s.push_str("a=rtcp-mux\r\n");
+    } else {
+        let _ = write!(s, "a=rtcp:{}\r\n", d.port.wrapping_add(1));
+    }
+    s.push_str("a=ptime:20\r\n");
+    let _ = write!(s, "a={}\r\n", d.direction.as_str());
+    Bytes::from(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -925,6 +987,47 @@ mod tests {
     fn ip4_type_with_ip6_address_is_not_typed() {
         let sdp = parse("v=0\r\nc=IN IP4 ::1\r\n");
         assert!(matches!(sdp.session[1], Line::Other { kind: b'c', .. }));
+    }
+
+    #[test]
+    fn built_description_parses_back() {
+        let mut opus = Codec::new(111, "opus", 48000, 2);
+        opus.fmtp = Some(Bytes::from_static(b"useinbandfec=1"));
+        let te = Codec {
+            fmtp: Some(Bytes::from_static(b"0-16")),
+            ..Codec::new(101, "telephone-event", 8000, 1)
+        };
+        let offered = [opus.clone(), Codec::new(8, "PCMA", 8000, 1), te.clone()];
+        let body = build_audio(&AudioDescription {
+            ip: "192.0.2.7".parse().unwrap(),
+            port: 20000,
+            codecs: &offered,
+            direction: Direction::SendOnly,
+            rtcp_mux: false,
+            session_id: 42,
+            version: 3,
+        });
+        let sdp = Sdp::parse(body).unwrap();
+        assert_eq!(sdp.audio_addr(), Some("192.0.2.7:20000".parse().unwrap()));
+        assert_eq!(codecs(&sdp), offered.to_vec());
+        assert_eq!(sdp.direction(), Direction::SendOnly);
+        assert_eq!(sdp.audio().unwrap().rtcp_port(), Some(20001));
+        assert_eq!(
+            sdp.origin().map(|o| o.session_version.clone()),
+            Some(Bytes::from_static(b"3"))
+        );
+        let v6 = build_audio(&AudioDescription {
+            ip: "::1".parse().unwrap(),
+            port: 20002,
+            codecs: &[Codec::new(0, "PCMU", 8000, 1)],
+            direction: Direction::SendRecv,
+            rtcp_mux: true,
+            session_id: 1,
+            version: 1,
+        });
+        let sdp = Sdp::parse(v6).unwrap();
+        assert_eq!(sdp.audio_addr(), Some("[::1]:20002".parse().unwrap()));
+        assert!(sdp.audio().unwrap().rtcp_mux());
     }
 
     #[test]
