@@ -200,38 +200,6 @@ fn random_spreads_the_first_agent() {
     assert!(distinct.len() > 1, "{firsts:?}");
 }
 
-/// A response to `req` (a request as text) with the mandatory headers copied (RFC 3261
-/// §8.2.6.2) and our To tag.
-fn reply(req: &str, status: &str, tag: &str, extra: &[String], body: &str) -> String {
-    let mut out = format!("SIP/2.0 {status}\r\n");
-    for v in headers(req, "Via") {
-        out.push_str(&format!("Via: {v}\r\n"));
-    }
-    out.push_str(&format!(
-        "From: {}\r\n",
-        header(req, "From").unwrap_or_default()
-    ));
-    let to = header(req, "To").unwrap_or_default();
-    match to.contains(";tag=") {
-        true => out.push_str(&format!("To: {to}\r\n")),
-        false => out.push_str(&format!("To: {to};tag={tag}\r\n")),
-    }
-    out.push_str(&format!(
-        "Call-ID: {}\r\n",
-        header(req, "Call-ID").unwrap_or_default()
-    ));
-    out.push_str(&format!(
-        "CSeq: {}\r\n",
-        header(req, "CSeq").unwrap_or_default()
-    ));
-    for h in extra {
-        out.push_str(h);
-        out.push_str("\r\n");
-    }
-    out.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    out
-}
-
 #[test]
 fn agent_registered_over_tcp_is_rung_on_its_connection() {
     let config = CONFIG.replace("{trunk}", "127.0.0.1").replace(

@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+pub mod phone;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -51,19 +54,14 @@ impl Daemon {
     pub fn start_on(config: &str, port: u16) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("switchboard.toml");
-        std::fs::write(&config_path, config.replace("{port}", &port.to_string()))
-            .expect("write config");
+        let mut text = config.replace("{port}", &port.to_string());
+        if !text.contains("\n[api]") {
+            // Every daemon serves its HTTP API; tests run several at once, so on a free port.
+            text.push_str("\n[api]\nlisten = \"127.0.0.1:0\"\n");
+        }
+        std::fs::write(&config_path, text).expect("write config");
         let log_path = dir.path().join("daemon.log");
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["run", "--config"])
-            .arg(&config_path)
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start switchboard");
+        let child = Self::spawn(&config_path, &log_path);
         let mut daemon = Daemon {
             child: Some(child),
             port,
@@ -73,6 +71,30 @@ impl Daemon {
         };
         daemon.wait_ready();
         daemon
+    }
+
+    fn spawn(config_path: &Path, log_path: &Path) -> Child {
+        let log = std::fs::File::create(log_path).expect("log file");
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["run", "--config"])
+            .arg(config_path)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start switchboard")
+    }
+
+    /// Stops the daemon (SIGTERM) and starts it again on the same files (config, store,
+    /// port); the log starts afresh.
+    pub fn restart(&mut self) {
+        assert!(
+            self.terminate(Duration::from_secs(10)).is_some(),
+            "daemon did not stop"
+        );
+        self.child = Some(Self::spawn(&self.config_path, &self.log_path));
+        self.wait_ready();
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -101,6 +123,25 @@ impl Daemon {
             "daemon did not answer OPTIONS within 20 s; log:\n{}",
             self.log()
         );
+    }
+
+    /// The HTTP API's address, from the daemon's log.
+    pub fn api_addr(&self) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let log = self.log();
+            if let Some(addr) = log
+                .lines()
+                .find(|l| l.contains("HTTP API listening"))
+                .and_then(|l| l.split("local=").nth(1))
+                .and_then(|a| a.split_whitespace().next())
+                .and_then(|a| a.parse().ok())
+            {
+                return addr;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no API address in the log:\n{}", self.log());
     }
 
     pub fn log(&self) -> String {
@@ -502,4 +543,36 @@ impl Drop for SippServer {
             let _ = child.wait();
         }
     }
+}
+
+/// A response to `req` (a request as text) with the mandatory headers copied (RFC 3261
+/// §8.2.6.2) and our To tag.
+pub fn reply(req: &str, status: &str, tag: &str, extra: &[String], body: &str) -> String {
+    let mut out = format!("SIP/2.0 {status}\r\n");
+    for v in headers(req, "Via") {
+        out.push_str(&format!("Via: {v}\r\n"));
+    }
+    out.push_str(&format!(
+        "From: {}\r\n",
+        header(req, "From").unwrap_or_default()
+    ));
+    let to = header(req, "To").unwrap_or_default();
+    match to.contains(";tag=") {
+        true => out.push_str(&format!("To: {to}\r\n")),
+        false => out.push_str(&format!("To: {to};tag={tag}\r\n")),
+    }
+    out.push_str(&format!(
+        "Call-ID: {}\r\n",
+        header(req, "Call-ID").unwrap_or_default()
+    ));
+    out.push_str(&format!(
+        "CSeq: {}\r\n",
+        header(req, "CSeq").unwrap_or_default()
+    ));
+    for h in extra {
+        out.push_str(h);
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    out
 }

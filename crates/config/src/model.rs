@@ -309,6 +309,10 @@ pub struct Trunk {
     /// Source networks, host bits cleared.
     #[serde(deserialize_with = "nets")]
     pub from: Vec<ipnet::IpNet>,
+    /// The carrier's SIP address (UDP) where messages to customers (SMS as SIP MESSAGE) are
+    /// sent; none: replies by message are not possible through this trunk.
+    #[serde(default)]
+    pub send_to: Option<std::net::SocketAddr>,
 }
 
 // ---------------------------------------------------------------------------------------------

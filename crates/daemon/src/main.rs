@@ -2,7 +2,9 @@
 //! signals, and feeds the sans-IO engine. No protocol rule lives here: SIP behaviour is in the
 //! `engine`, `sip-core` and `registrar` crates.
 
+mod app;
 mod logging;
+mod media;
 mod node;
 mod transport;
 

@@ -35,11 +35,16 @@ pub async fn run(cfg: config::Config, config_path: PathBuf) -> io::Result<()> {
         limits,
         inbound_tx,
         unreachable_tx,
-        shutdown_rx,
+        shutdown_rx.clone(),
     )
     .await?;
     let mut engine = Engine::from_config(&cfg, rand::random(), rand::random())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("registrar: {e}")))?;
+    let (relay, mut media_rx) = crate::media::start(&cfg)?;
+    let preloader = relay.preloader();
+    preloader.preload(crate::media::prompts_of(&cfg));
+    engine.set_media(Box::new(relay));
+    let (mut app, mut app_in) = crate::app::start(&cfg, &mut engine, shutdown_rx).await?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -71,12 +76,28 @@ pub async fn run(cfg: config::Config, config_path: PathBuf) -> io::Result<()> {
                 }
                 flush(&mut engine, &transports);
             }
+            Some((call, event)) = media_rx.recv() => {
+                let now = Instant::now();
+                engine.set_wall_clock(now, SystemTime::now());
+                engine.on_media_event(&call, event, now);
+                flush(&mut engine, &transports);
+            }
             Some((transport, dest)) = unreachable_rx.recv() => {
                 engine.on_unreachable(transport, dest, Instant::now());
                 flush(&mut engine, &transports);
             }
+            Some(command) = app_in.commands.recv() => {
+                let now = Instant::now();
+                engine.set_wall_clock(now, SystemTime::now());
+                app.on_command(&mut engine, command, now);
+                flush(&mut engine, &transports);
+            }
+            Some((call, card)) = app_in.cards.recv() => app.on_card(&engine, call, card),
             _ = sleep_until(wake) => {
                 let now = Instant::now();
+                if let Some(due) = wake {
+                    app.metrics().event_loop_lag(now.saturating_duration_since(due.into_std()));
+                }
                 engine.set_wall_clock(now, SystemTime::now());
                 engine.handle_timeout(now);
                 flush(&mut engine, &transports);
@@ -86,13 +107,14 @@ pub async fn run(cfg: config::Config, config_path: PathBuf) -> io::Result<()> {
                 engine.begin_shutdown();
                 stop_at = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
             }
-            _ = sighup.recv() => reload(&mut engine, &config_path, &listen),
+            _ = sighup.recv() => reload(&mut engine, &mut app, &config_path, &listen, &preloader),
             _ = sigint.recv(), if stop_at.is_none() => {
                 info!("SIGINT: no new requests, finishing transactions in progress");
                 engine.begin_shutdown();
                 stop_at = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
             }
         }
+        app.drain(&mut engine);
         if let Some(deadline) = stop_at {
             if engine.is_idle() {
                 break;
@@ -117,7 +139,13 @@ pub async fn run(cfg: config::Config, config_path: PathBuf) -> io::Result<()> {
 
 /// SIGHUP: read the config again and apply it atomically; a config that does not load changes
 /// nothing. Transactions, registrations and (later) calls in progress are kept.
-fn reload(engine: &mut Engine, path: &Path, listen: &[config::Listen]) {
+fn reload(
+    engine: &mut Engine,
+    app: &mut crate::app::App,
+    path: &Path,
+    listen: &[config::Listen],
+    preloader: &crate::media::Preloader,
+) {
     let loaded = match config::load(path) {
         Ok(loaded) => loaded,
         Err(errors) => {
@@ -134,11 +162,15 @@ fn reload(engine: &mut Engine, path: &Path, listen: &[config::Listen]) {
         warn!("reload: sip.listen changed; listen addresses change only with a restart");
     }
     match engine.reconfigure(&loaded.config) {
-        Ok(()) => info!(
-            users = loaded.config.users.len(),
-            numbers = loaded.config.numbers.len(),
-            "config reloaded"
-        ),
+        Ok(()) => {
+            preloader.preload(crate::media::prompts_of(&loaded.config));
+            app.reconfigure(&loaded.config);
+            info!(
+                users = loaded.config.users.len(),
+                numbers = loaded.config.numbers.len(),
+                "config reloaded"
+            )
+        }
         Err(e) => warn!(error = %e, "reload refused"),
     }
 }

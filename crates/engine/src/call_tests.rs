@@ -1205,3 +1205,264 @@ fn hold_from_the_agent_reaches_the_caller_as_our_sendonly_offer_and_pauses_the_t
     assert!(answer.contains("m=audio 20002 RTP/AVP 8\r\n"), "{answer}");
     assert!(answer.contains("a=recvonly\r\n"), "{answer}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// IVR: we answer, play the menu, take the key (RFC 4733 event or SIP INFO), ring with the branch.
+
+fn ivr_world() -> (World, RecordingMedia, String) {
+    let prompt = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../config/prompts/main.wav")
+        .canonicalize()
+        .expect("example prompt");
+    let prompt = prompt.to_string_lossy().into_owned();
+    let config = format!(
+        "{CONFIG}\n[[numbers]]\nnumber = \"+33100000009\"\nsteps = [\"ivr:main\", \"user:bob\"]\nfallback = \"hangup\"\n\n\
+         [ivr.main]\nprompt = \"{prompt}\"\ntimeout = \"3s\"\nretries = 1\nno_input = \"user:carol\"\n\
+         [ivr.main.options]\n\"1\" = {{ label = \"Sales\", route = \"user:alice\" }}\n"
+    );
+    let loaded = config::parse_str(&config, Path::new("calls.toml")).expect("valid config");
+    let mut w = World::new();
+    w.e = Engine::from_config(&loaded.config, [3; 32], 11).expect("engine");
+    let media = RecordingMedia::default();
+    w.e.set_media(Box::new(media.clone()));
+    w.all_registered();
+    w.dial("+33100000009");
+    (w, media, prompt)
+}
+
+impl World {
+    fn call_id_of_log(&self) -> String {
+        // The only call: its id is in the X-Switchboard-Call of any agent INVITE, or the
+        // engine's call list.
+        self.e
+            .calls()
+            .next()
+            .map(|r| r.id.to_string())
+            .expect("a call")
+    }
+}
+
+#[test]
+fn ivr_answers_plays_the_menu_and_a_key_rings_with_the_branch() {
+    let (mut w, media, prompt) = ivr_world();
+    assert_eq!(w.caller_statuses(), [100, 200], "the IVR answers at once");
+    let ok = w.caller_ok();
+    assert!(body(&ok).contains("m=audio 20000 RTP/AVP 8"), "{ok}");
+    w.caller_ack();
+    assert_eq!(
+        w.count_to(ALICE, "INVITE"),
+        0,
+        "nobody rings during the menu"
+    );
+    assert!(
+        media.log().contains(&format!("play Caller {prompt} false")),
+        "{:?}",
+        media.log()
+    );
+    let id = w.call_id_of_log();
+    let now = w.now;
+    w.e.on_media_event(
+        &id,
+        crate::MediaEvent::PlaybackDone {
+            side: crate::Side::Caller,
+        },
+        now,
+    );
+    w.advance(Duration::from_millis(500));
+    w.e.on_media_event(
+        &id,
+        crate::MediaEvent::Dtmf {
+            side: crate::Side::Caller,
+            digit: '1',
+        },
+        w.now,
+    );
+    w.take();
+    let inv = w.invite_to(ALICE);
+    assert_eq!(hdr(&inv, "X-Switchboard-IVR-Branch"), "Sales");
+    assert_eq!(hdr(&inv, "X-Switchboard-IVR-Path"), "main:1");
+    assert!(body(&inv).contains("m=audio 20002 RTP/AVP 8"), "{inv}");
+    w.answer(ALICE, "a1");
+    assert_eq!(
+        w.caller_statuses().iter().filter(|s| **s == 200).count(),
+        1,
+        "the caller is not answered twice"
+    );
+    assert!(matches!(w.e.call_phase(&id), Some(Phase::Bridged(_))));
+    let log = media.log();
+    assert!(
+        log.contains(&"update Agent 198.51.100.1:5000 PCMA".to_string()),
+        "{log:?}"
+    );
+    assert_eq!(log.last().map(String::as_str), Some("paused false"));
+}
+
+#[test]
+fn a_key_sent_by_sip_info_works_like_rfc_4733() {
+    let (mut w, _media, _) = ivr_world();
+    w.caller_ack();
+    let ok = w.caller_ok();
+    let info_body = "Signal=1\r\nDuration=160\r\n";
+    let info = format!(
+        "INFO sip:switchboard@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKinfo1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: in-call1\r\nCSeq: 2 INFO\r\n\
+         Content-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{info_body}",
+        hdr(&ok, "From"),
+        hdr(&ok, "To"),
+        info_body.len()
+    );
+    let out = w.send(CALLER, &info);
+    assert!(
+        out.iter()
+            .any(|m| status_of(m) == 200 && hdr(m, "CSeq") == "2 INFO"),
+        "{out:?}"
+    );
+    let inv = w.invite_to(ALICE);
+    assert_eq!(hdr(&inv, "X-Switchboard-IVR-Branch"), "Sales");
+}
+
+#[test]
+fn no_key_takes_the_no_input_route_without_a_branch() {
+    let (mut w, _media, _) = ivr_world();
+    w.caller_ack();
+    let id = w.call_id_of_log();
+    for _ in 0..2 {
+        let now = w.now;
+        w.e.on_media_event(
+            &id,
+            crate::MediaEvent::PlaybackDone {
+                side: crate::Side::Caller,
+            },
+            now,
+        );
+        w.take();
+        w.advance(Duration::from_secs(4));
+    }
+    let inv = w.invite_to(CAROL);
+    assert_eq!(hdr(&inv, "X-Switchboard-IVR-Branch"), "");
+    assert_eq!(hdr(&inv, "X-Switchboard-IVR-Path"), "");
+}
+
+#[test]
+fn caller_hanging_up_in_the_ivr_ends_the_call_and_frees_the_media() {
+    let (mut w, media, _) = ivr_world();
+    w.caller_ack();
+    let id = w.call_id_of_log();
+    let out = w.caller_request("BYE", 2, "");
+    assert!(out.iter().any(|m| status_of(m) == 200), "{out:?}");
+    assert!(matches!(w.e.call_phase(&id), None | Some(Phase::Ended)));
+    assert_eq!(
+        w.e.call(&id).and_then(|r| r.end_reason),
+        Some(crate::EndReason::CallerHungUp)
+    );
+    assert!(media.log().contains(&"close".to_string()));
+    assert_eq!(w.count_to(ALICE, "INVITE"), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notices and API actions
+
+#[test]
+fn notices_carry_the_popup_data_from_creation_to_the_end() {
+    let mut w = World::new();
+    w.e.enable_notices();
+    w.all_registered();
+    w.dial("+33100000001");
+    w.answer(BOB, "b1");
+    w.caller_ack();
+    let notices: Vec<crate::Notice> = std::iter::from_fn(|| w.e.poll_notice()).collect();
+    let names: Vec<&str> = notices.iter().map(|n| n.event.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "call.created",
+            "call.ringing",
+            "call.ringing",
+            "call.ringing",
+            "call.answered"
+        ]
+    );
+    let first = &notices[0].call;
+    assert_eq!(first.line, "+33100000001");
+    assert_eq!(first.caller_number, "+33611111111");
+    assert_eq!(first.caller_name.as_deref(), Some("Client"));
+    assert_eq!(first.state, "ringing");
+    let answered = &notices[4];
+    assert_eq!(answered.event.agent().map(|u| u.as_str()), Some("bob"));
+    let states: Vec<(&str, &str)> = answered
+        .call
+        .agents
+        .iter()
+        .map(|(u, s)| (u.as_str(), s.as_str()))
+        .collect();
+    assert!(states.contains(&("bob", "answered")), "{states:?}");
+}
+
+#[test]
+fn decline_from_the_api_cancels_that_agent_only() {
+    let mut w = World::new();
+    w.all_registered();
+    w.dial("+33100000001");
+    for (peer, tag) in [(ALICE, "a1"), (BOB, "b1"), (CAROL, "c1")] {
+        w.ring(peer, tag);
+    }
+    let id = hdr(&w.invite_to(ALICE), "X-Switchboard-Call");
+    let now = w.now;
+    w.e.decline(&id, "alice", now).expect("decline");
+    w.take();
+    assert_eq!(w.count_to(ALICE, "CANCEL"), 1);
+    assert_eq!(w.count_to(BOB, "CANCEL"), 0);
+    assert_eq!(
+        w.e.decline("nope", "alice", now),
+        Err(crate::ActionError::UnknownCall)
+    );
+}
+
+#[test]
+fn hangup_from_the_api_while_ringing_gives_the_caller_480() {
+    let mut w = World::new();
+    w.all_registered();
+    w.dial("+33100000001");
+    w.ring(ALICE, "a1");
+    let id = hdr(&w.invite_to(ALICE), "X-Switchboard-Call");
+    let now = w.now;
+    w.e.hangup(&id, now).expect("hangup");
+    w.take();
+    assert_eq!(w.caller_statuses().last(), Some(&480));
+    assert_eq!(w.count_to(ALICE, "CANCEL"), 1);
+    assert_eq!(w.e.hangup(&id, now), Err(crate::ActionError::Ended));
+}
+
+#[test]
+fn hold_from_the_api_reinvites_the_caller_sendonly_with_music() {
+    let (mut w, media) = World::anchored();
+    w.all_registered();
+    w.dial("+33100000001");
+    w.answer(ALICE, "a1");
+    w.caller_ack();
+    let id = hdr(&w.invite_to(ALICE), "X-Switchboard-Call");
+    let now = w.now;
+    w.e.hold(&id, true, now).expect("hold");
+    w.take();
+    let reinvite = w
+        .to(CALLER)
+        .into_iter()
+        .rev()
+        .find(|m| method_of(m) == "INVITE")
+        .expect("re-INVITE to the caller");
+    assert!(body(&reinvite).contains("a=sendonly"), "{reinvite}");
+    assert!(media
+        .log()
+        .contains(&"play Caller builtin:hold true".to_string()));
+    w.send(CALLER, &reply(&reinvite, 200, "c1", CALLER, SDP_CALLER));
+    let now = w.now;
+    w.e.hold(&id, false, now).expect("unhold");
+    w.take();
+    assert!(media.log().contains(&"stop Caller".to_string()));
+    assert_eq!(
+        w.e.send_dtmf(&id, "12x", now),
+        Err(crate::ActionError::BadInput("digits are 0-9, *, # and A-D"))
+    );
+    w.e.send_dtmf(&id, "12#", now).expect("dtmf");
+    assert!(media.log().contains(&"dtmf Caller 12#".to_string()));
+}

@@ -69,6 +69,7 @@ use sip_msg::{HeaderName, Method, Request, Response, Uri};
 use tracing::{debug, info, warn};
 
 use crate::media::{CallMedia, MediaEvent, OfferError, RemoteMedia, Side};
+use crate::notice::{ActionError, AgentState, CallNotice, CallSnapshot, Notice};
 use crate::uas::{reason_phrase, ALLOW, BRANCH_PREFIX};
 use crate::wire::{Destination, Wire};
 use crate::{Engine, Inbound, Transport};
@@ -269,6 +270,10 @@ struct Call {
     live_invites: u32,
     /// The anchored media, when the engine has a relay (see [`crate::media`]).
     media: Option<CallMedia>,
+    /// We answered the caller ourselves (an IVR): its dialog exists while routing goes on.
+    caller_answered: bool,
+    /// The IVR menu the caller is in.
+    ivr: Option<ivr::IvrSession>,
 }
 
 impl Call {
@@ -297,12 +302,15 @@ impl Call {
         }
     }
 
-    /// The bridged legs, when bridged.
-    fn bridged_legs(&self) -> Option<[Leg; 2]> {
-        match self.phase {
-            Phase::Bridged(w) => Some([Leg::Caller, Leg::Agent(w)]),
-            _ => None,
-        }
+    /// The legs with an established dialog: both when bridged, the caller alone while an
+    /// IVR we answered (or the ringing after it) runs.
+    fn live_legs(&self) -> impl Iterator<Item = Leg> {
+        let legs = match self.phase {
+            Phase::Bridged(w) => [Some(Leg::Caller), Some(Leg::Agent(w))],
+            Phase::Routing if self.caller_answered => [Some(Leg::Caller), None],
+            _ => [None, None],
+        };
+        legs.into_iter().flatten()
     }
 }
 
@@ -574,6 +582,8 @@ impl Engine {
                 scheduled: None,
                 live_invites: 0,
                 media,
+                caller_answered: false,
+                ivr: None,
             },
         );
         self.calls.by_id.insert(id, ck);
@@ -646,13 +656,14 @@ impl Engine {
             }
             Output::Ringing => self.relay_ringing(ck, now),
             Output::Answered { branch, user } => self.answer_caller(ck, branch, &user, now),
+            Output::RunIvr(ivr) if self.can_run_ivr(ck) => self.run_ivr(ck, ivr, now),
             Output::RunIvr(ivr) => {
                 let route = self
                     .config
                     .routing
                     .ivr(ivr.as_str())
                     .map(|i| i.no_input.clone());
-                warn!(ivr = %ivr, "IVR not available yet: taking its no_input route");
+                warn!(ivr = %ivr, "IVR without anchored media: taking its no_input route");
                 let dir = directory!(self, now);
                 if let (Some(call), Some(route)) = (self.calls.calls.get_mut(&ck), route) {
                     if let Err(e) = call.routing.on_ivr_result(route, now, &dir) {
@@ -664,7 +675,26 @@ impl Engine {
                 self.reject_caller(ck, 480, "Voicemail Not Available Yet", now);
             }
             Output::Reject(status) => self.reject_caller(ck, status, reason_phrase(status), now),
-            Output::Event(event) => debug!(?event, "call event"),
+            Output::Event(event) => {
+                debug!(?event, "call event");
+                let notice = match event {
+                    routing::TimelineEvent::Routed { .. } => Some(CallNotice::Created),
+                    routing::TimelineEvent::AgentRung { user, .. } => {
+                        Some(CallNotice::Ringing { agent: user })
+                    }
+                    routing::TimelineEvent::Declined { user, .. } => {
+                        Some(CallNotice::Declined { agent: user })
+                    }
+                    routing::TimelineEvent::Answered { user, .. } => {
+                        Some(CallNotice::Answered { agent: user })
+                    }
+                    routing::TimelineEvent::Ended { .. } => Some(CallNotice::Ended),
+                    _ => None,
+                };
+                if let Some(n) = notice {
+                    self.notify(ck, n);
+                }
+            }
         }
     }
 
@@ -718,10 +748,17 @@ impl Engine {
             .and_then(|f| f.uri.user_unescaped())
             .map(|u| text(&u))
             .unwrap_or_else(|| "anonymous".into());
-        let display = caller_from
+        let display = self
+            .names
             .as_ref()
-            .and_then(|f| f.display.as_ref())
-            .map(|d| text(d).replace(['"', '\\'], ""));
+            .and_then(|n| n.name(&number))
+            .or_else(|| {
+                caller_from
+                    .as_ref()
+                    .and_then(|f| f.display.as_ref())
+                    .map(|d| text(d))
+            })
+            .map(|d| d.replace(['"', '\\'], ""));
         let mut req = Request::new(Method::Invite, target);
         req.headers.push(
             HeaderName::Via,
@@ -949,6 +986,11 @@ impl Engine {
         let Some(call) = self.calls.calls.get_mut(&ck) else {
             return;
         };
+        if call.caller_answered {
+            // The caller already has our 200 (the IVR answered): nothing to relay.
+            call.last_provisional = None;
+            return;
+        }
         let prov = call.last_provisional.take();
         let (status, body) = match prov {
             Some(p) if p.status == 183 && !p.body.is_empty() => {
@@ -972,6 +1014,7 @@ impl Engine {
         if call.phase != Phase::Routing {
             return;
         }
+        let caller_answered = call.caller_answered;
         let body = call
             .agents
             .get(&branch)
@@ -1001,21 +1044,43 @@ impl Engine {
                 }
             }
         }
+        let session_expires = self.config.session_expires;
         let Some(call) = self.calls.calls.get_mut(&ck) else {
             return;
         };
         call.phase = Phase::Bridged(branch);
+        info!(call = %call.id, agent = %user, "answered");
+        self.stats.calls_answered += 1;
+        if caller_answered {
+            // The caller was answered by the IVR: the agent's leg joins its media, and the
+            // caller's dialog, timer and SDP stay as they are.
+            let agent_timer = call.agents.get(&branch).and_then(|a| a.timer.as_ref());
+            call.probe_at = (call.caller.timer.is_none() || agent_timer.is_none())
+                .then(|| now + session_expires);
+            return;
+        }
+        self.accept_caller(ck, body, now);
+    }
+
+    /// Answers the caller's INVITE with 200 and `body`: its dialog (the UAS side, RFC 3261
+    /// §12.1.1), session timer or probe, and 2xx retransmission until its ACK.
+    fn accept_caller(&mut self, ck: CallKey, body: Option<(Option<Bytes>, Bytes)>, now: Instant) {
+        let session_expires = self.config.session_expires;
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        call.caller_answered = true;
         call.caller.timer = call
             .caller_session
             .map(|(interval, we_refresh)| SessionTimer::new(interval, we_refresh, now));
         call.caller.sdp = body.clone();
-        let agent_timer = call.agents.get(&branch).and_then(|a| a.timer.as_ref());
+        let agent_timer = match call.phase {
+            Phase::Bridged(b) => call.agents.get(&b).map(|a| a.timer.is_some()),
+            _ => None,
+        };
         // Legs without timers fall back to the OPTIONS probe.
-        call.probe_at = (call.caller.timer.is_none() || agent_timer.is_none())
-            .then(|| now + self.config.session_expires);
-        info!(call = %call.id, agent = %user, "answered");
-        self.stats.calls_answered += 1;
-        // The caller's dialog, as the UAS side of it (RFC 3261 §12.1.1).
+        call.probe_at = (call.caller.timer.is_none() || agent_timer == Some(false))
+            .then(|| now + session_expires);
         let inv = &call.caller.invite;
         let remote_tag = inv
             .headers
@@ -1091,6 +1156,10 @@ impl Engine {
             return;
         };
         match call.phase {
+            Phase::Routing if call.caller_answered => {
+                info!(call = %call.id, status, "routing ended after the IVR answered: hanging up");
+                self.teardown(ck, EndReason::NoAnswer, None, now);
+            }
             Phase::Routing => {
                 call.phase = Phase::Ended;
                 info!(call = %call.id, status, "call not answered");
@@ -1290,15 +1359,22 @@ impl Engine {
         }
     }
 
-    /// Ends a bridged call: BYE to every bridged leg but `except` (the one that hung up).
+    /// Ends an answered call: BYE to every live leg but `except` (the one that hung up). A
+    /// caller answered by the IVR is hung up too, and its ringing branches cancelled.
     fn teardown(&mut self, ck: CallKey, reason: EndReason, except: Option<Leg>, now: Instant) {
         let Some(call) = self.calls.calls.get_mut(&ck) else {
             return;
         };
-        let Phase::Bridged(winner) = call.phase else {
+        let legs: Vec<Leg> = call.live_legs().collect();
+        if legs.is_empty() {
             return;
+        }
+        let winner = match call.phase {
+            Phase::Bridged(w) => Some(w),
+            _ => None,
         };
         call.phase = Phase::Ended;
+        call.ivr = None;
         call.retx.clear();
         call.probe_at = None;
         call.caller.timer = None;
@@ -1306,12 +1382,14 @@ impl Engine {
             agent.timer = None;
         }
         call.routing.on_call_ended(reason, now);
-        let agent = call.agents.get(&winner).map(|a| a.user.clone());
+        let agent = winner
+            .and_then(|w| call.agents.get(&w))
+            .map(|a| a.user.clone());
         info!(call = %call.id, ?reason, "call ended");
         if let Some(user) = agent {
             self.calls.presence.call_ended(&user, now);
         }
-        for leg in [Leg::Caller, Leg::Agent(winner)] {
+        for leg in legs {
             if Some(leg) != except {
                 self.send_in_dialog(ck, leg, Method::Bye, None, now);
             }
@@ -1695,25 +1773,53 @@ impl Engine {
             *at = now + session;
         }
         let phase = call.phase;
+        // The caller of a call we answered ourselves (IVR, or ringing after it).
+        let answered_caller = phase == Phase::Routing && call.caller_answered && leg == Leg::Caller;
+        if answered_caller {
+            if let Some(at) = call.probe_at.as_mut() {
+                *at = now + session;
+            }
+        }
         let bridged_other = match (phase, leg) {
             (Phase::Bridged(w), Leg::Caller) => Some(Leg::Agent(w)),
             (Phase::Bridged(w), Leg::Agent(b)) if b == w => Some(Leg::Caller),
             _ => None,
         };
-        if bridged_other.is_some() && req.method == Method::Invite {
+        if (bridged_other.is_some() || answered_caller) && req.method == Method::Invite {
             // A re-INVITE from the peer refreshes its leg's session (RFC 4028 §10).
             self.refreshed(ck, leg, &req.headers, now);
         }
         match req.method {
             Method::Bye => {
                 self.respond(req, key, to, 200, "OK", now);
-                if bridged_other.is_some() {
+                if answered_caller {
+                    self.teardown(ck, EndReason::CallerHungUp, Some(leg), now);
+                    self.run_outputs(ck, now);
+                } else if bridged_other.is_some() {
                     let reason = match leg {
                         Leg::Caller => EndReason::CallerHungUp,
                         Leg::Agent(_) => EndReason::AgentHungUp,
                     };
                     self.teardown(ck, reason, Some(leg), now);
                 }
+                self.settle_call(ck, now);
+                true
+            }
+            Method::Invite if answered_caller => {
+                self.reinvite_while_answered(req, key, to, ck, now);
+                self.settle_call(ck, now);
+                true
+            }
+            Method::Info => {
+                self.on_info(
+                    req,
+                    key,
+                    to,
+                    ck,
+                    leg,
+                    bridged_other.is_some() || answered_caller,
+                    now,
+                );
                 self.settle_call(ck, now);
                 true
             }
@@ -1881,6 +1987,12 @@ impl Engine {
                     call.routing.handle_timeout(now, &dir);
                 }
             }
+            if let Some(session) = self.calls.calls.get_mut(&ck).and_then(|c| c.ivr.as_mut()) {
+                if session.poll_timeout().is_some_and(|t| t <= now) {
+                    session.handle_timeout(now);
+                    self.drain_ivr(ck, now);
+                }
+            }
             self.fire_retx(ck, now);
             self.fire_session_timers(ck, now);
             self.fire_probe(ck, now);
@@ -1920,15 +2032,12 @@ impl Engine {
         let Some(call) = self.calls.calls.get_mut(&ck) else {
             return;
         };
-        let Phase::Bridged(winner) = call.phase else {
-            return;
-        };
         if call.probe_at.is_none_or(|t| t > now) {
             return;
         }
         call.probe_at = Some(now + session);
-        let legs: Vec<Leg> = [Leg::Caller, Leg::Agent(winner)]
-            .into_iter()
+        let legs: Vec<Leg> = call
+            .live_legs()
             .filter(|l| call.timer(*l).is_none())
             .collect();
         debug!(call = %call.id, ?legs, "session check: OPTIONS on the legs without timers");
@@ -1940,8 +2049,9 @@ impl Engine {
     /// RFC 4028 §10 on each bridged leg: refresh the ones we refresh at N/2, hang up when the
     /// peer's refresh is overdue.
     fn fire_session_timers(&mut self, ck: CallKey, now: Instant) {
-        let Some(legs) = self.calls.calls.get(&ck).and_then(|c| c.bridged_legs()) else {
-            return;
+        let legs: Vec<Leg> = match self.calls.calls.get(&ck) {
+            Some(c) => c.live_legs().collect(),
+            None => return,
         };
         for leg in legs {
             let Some(call) = self.calls.calls.get_mut(&ck) else {
@@ -2004,16 +2114,16 @@ impl Engine {
             return;
         }
         let timers = call
-            .bridged_legs()
-            .into_iter()
-            .flatten()
+            .live_legs()
             .filter_map(|l| call.timer(l).map(|t| t.due))
             .min();
+        let ivr = call.ivr.as_ref().and_then(|i| i.poll_timeout());
         let next = [
             call.routing.poll_timeout(),
             call.retx.iter().map(|r| r.next.min(r.give_up)).min(),
             call.probe_at,
             timers,
+            ivr,
         ]
         .into_iter()
         .flatten()
@@ -2183,14 +2293,470 @@ impl Engine {
                 self.teardown(ck, EndReason::Dropped, None, now);
             }
             MediaEvent::Dtmf { side, digit } => {
-                debug!(call = %call_id, ?side, %digit, "DTMF");
+                debug!(call = %call_id, ?side, "DTMF key");
+                if side == Side::Caller {
+                    self.ivr_digit(ck, digit, now);
+                }
             }
             MediaEvent::PlaybackDone { side } => {
                 debug!(call = %call_id, ?side, "playback done");
+                if let Some(session) = self.calls.calls.get_mut(&ck).and_then(|c| c.ivr.as_mut()) {
+                    if side == Side::Caller {
+                        session.prompt_finished(now);
+                        self.drain_ivr(ck, now);
+                    }
+                }
             }
         }
         self.run_outputs(ck, now);
         self.drain_transactions(now);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // IVR (see the ivr crate): we answer, play, collect keys, and hand the route to routing
+
+    /// A re-INVITE from a caller we answered ourselves: its offer updates the relay, and it
+    /// gets our description again (nothing changes on our side).
+    fn reinvite_while_answered(
+        &mut self,
+        req: &Request,
+        key: &TransactionKey,
+        to: Destination,
+        ck: CallKey,
+        now: Instant,
+    ) {
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        if let (Some(m), Some(relay)) = (call.media.as_mut(), self.media.as_mut()) {
+            if let Ok(offer) = media::sdp::Sdp::parse(req.body.clone()) {
+                let (_, remote) = m.on_reoffer(Side::Caller, &offer);
+                relay.update(call.id.as_str(), Side::Caller, remote);
+            }
+        }
+        let body = call.caller.sdp.clone();
+        let timer = call.caller.timer;
+        let contact = contact_uri(to.local, to.transport);
+        self.respond_with(req, key, to, 200, "OK", now, |resp| {
+            resp.headers.push(HeaderName::Contact, contact);
+            if let Some(t) = timer {
+                resp.headers.push(
+                    HeaderName::SessionExpires,
+                    format!(
+                        "{};refresher={}",
+                        t.interval.as_secs(),
+                        t.refresher_when_peer_asks()
+                    ),
+                );
+                resp.headers.push(HeaderName::Require, "timer");
+            }
+            if let Some((ct, body)) = body {
+                resp.set_body(
+                    ct.unwrap_or_else(|| Bytes::from_static(b"application/sdp")),
+                    body,
+                );
+            }
+        });
+    }
+
+    /// INFO in a call: DTMF (`application/dtmf-relay`, `application/dtmf`) goes to the IVR, or
+    /// to the other leg as RFC 4733 when bridged; other bodies get 415 (RFC 6086 §4.2.2).
+    #[allow(clippy::too_many_arguments)]
+    fn on_info(
+        &mut self,
+        req: &Request,
+        key: &TransactionKey,
+        to: Destination,
+        ck: CallKey,
+        leg: Leg,
+        live: bool,
+        now: Instant,
+    ) {
+        if !live {
+            self.respond(req, key, to, 481, reason_phrase(481), now);
+            return;
+        }
+        let ct = req
+            .headers
+            .get(&HeaderName::ContentType)
+            .map(|v| text(v))
+            .unwrap_or_default();
+        let Some(key_pressed) = media::dtmf::info::parse_info(&ct, &req.body) else {
+            if req.body.is_empty() {
+                self.respond(req, key, to, 200, "OK", now);
+            } else {
+                self.respond_with(req, key, to, 415, "Unsupported Media Type", now, |resp| {
+                    resp.headers.push(
+                        HeaderName::Accept,
+                        "application/dtmf-relay, application/dtmf",
+                    );
+                });
+            }
+            return;
+        };
+        self.respond(req, key, to, 200, "OK", now);
+        let digit = key_pressed.digit;
+        let in_ivr = self.calls.calls.get(&ck).is_some_and(|c| c.ivr.is_some());
+        if in_ivr && leg == Leg::Caller {
+            self.ivr_digit(ck, digit, now);
+            self.run_outputs(ck, now);
+            return;
+        }
+        let Some(call) = self.calls.calls.get(&ck) else {
+            return;
+        };
+        if let (Phase::Bridged(_), Some(relay)) = (call.phase, self.media.as_mut()) {
+            let other = match leg {
+                Leg::Caller => Side::Agent,
+                Leg::Agent(_) => Side::Caller,
+            };
+            relay.send_dtmf(call.id.as_str(), other, &digit.to_string());
+        }
+    }
+
+    fn can_run_ivr(&self, ck: CallKey) -> bool {
+        self.media.is_some()
+            && self
+                .calls
+                .calls
+                .get(&ck)
+                .is_some_and(|c| c.media.is_some() && c.phase == Phase::Routing)
+    }
+
+    fn run_ivr(&mut self, ck: CallKey, menu: config::IvrId, now: Instant) {
+        let cfg = self.config.routing.clone();
+        let session = match ivr::IvrSession::new(cfg, menu.clone(), now) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "IVR cannot start: hanging up");
+                let dir = directory!(self, now);
+                if let Some(call) = self.calls.calls.get_mut(&ck) {
+                    let _ = call.routing.on_ivr_result(config::Route::Hangup, now, &dir);
+                }
+                return;
+            }
+        };
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        if !call.caller_answered {
+            let body = call
+                .media
+                .as_mut()
+                .map(|m| m.caller_answer_body(media::sdp::Direction::SendRecv));
+            if let (Some(m), Some(relay)) = (call.media.as_mut(), self.media.as_mut()) {
+                m.fix_caller_codec();
+                relay.update(call.id.as_str(), Side::Caller, m.caller_remote());
+            }
+            info!(call = %call.id, ivr = %menu, "IVR answers the call");
+            self.accept_caller(ck, body.map(|b| (None, b)), now);
+        }
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        let mut session = session;
+        session.start(now);
+        call.ivr = Some(session);
+        self.drain_ivr(ck, now);
+    }
+
+    /// A key from the caller (RFC 4733, in-band or SIP INFO).
+    fn ivr_digit(&mut self, ck: CallKey, digit: char, now: Instant) {
+        let Ok(key) = config::Dtmf::try_from(digit) else {
+            return;
+        };
+        let Some(session) = self.calls.calls.get_mut(&ck).and_then(|c| c.ivr.as_mut()) else {
+            return;
+        };
+        session.digit(key, now);
+        self.drain_ivr(ck, now);
+    }
+
+    /// Acts on what the IVR session asks; its final output goes to routing.
+    fn drain_ivr(&mut self, ck: CallKey, now: Instant) {
+        loop {
+            let Some(call) = self.calls.calls.get_mut(&ck) else {
+                return;
+            };
+            let Some(out) = call.ivr.as_mut().and_then(|s| s.poll()) else {
+                return;
+            };
+            let id = call.id.clone();
+            match out {
+                ivr::IvrOutput::Play { file, .. } => {
+                    if let Some(relay) = self.media.as_mut() {
+                        relay.play(id.as_str(), Side::Caller, &file.to_string_lossy(), false);
+                    }
+                }
+                ivr::IvrOutput::StopPrompt => {
+                    if let Some(relay) = self.media.as_mut() {
+                        relay.stop_playback(id.as_str(), Side::Caller);
+                    }
+                }
+                ivr::IvrOutput::Event(event) => {
+                    info!(call = %id, ?event, "IVR");
+                    if let ivr::IvrEvent::Choice { menu, digit, label } = event {
+                        self.notify(
+                            ck,
+                            CallNotice::IvrChoice {
+                                menu: menu.to_string(),
+                                digit: digit.to_string(),
+                                label: Some(label),
+                            },
+                        );
+                    }
+                }
+                out => {
+                    let (Some(route), Some(branch)) = (out.final_route(), out.branch().cloned())
+                    else {
+                        continue;
+                    };
+                    call.ivr = None;
+                    if !branch.path.is_empty() {
+                        call.ivr_path = Some(branch.path.clone());
+                    }
+                    if branch.label.is_some() {
+                        call.ivr_branch = branch.label.clone();
+                    }
+                    info!(
+                        call = %id,
+                        route = %route,
+                        path = %branch.path,
+                        branch = branch.label.as_deref().unwrap_or(""),
+                        "IVR done"
+                    );
+                    if let Some(relay) = self.media.as_mut() {
+                        relay.stop_playback(id.as_str(), Side::Caller);
+                    }
+                    let dir = directory!(self, now);
+                    if let Some(call) = self.calls.calls.get_mut(&ck) {
+                        if let Err(e) = call.routing.on_ivr_result(route, now, &dir) {
+                            warn!(error = %e, "IVR result refused");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Notices and agent actions (the HTTP API's side)
+
+    fn notify(&mut self, ck: CallKey, event: CallNotice) {
+        if self.notices.is_none() {
+            return;
+        }
+        let Some(call) = self.snapshot(ck) else {
+            return;
+        };
+        if let Some(q) = self.notices.as_mut() {
+            q.push_back(Notice { event, call });
+        }
+    }
+
+    fn snapshot(&self, ck: CallKey) -> Option<CallSnapshot> {
+        let call = self.calls.calls.get(&ck)?;
+        let record = call.routing.record().clone();
+        let agents = record
+            .agents_rung
+            .iter()
+            .map(|u| {
+                let state = if record.answered_by.as_ref() == Some(u) {
+                    AgentState::Answered
+                } else if record.declined_by.contains(u) {
+                    AgentState::Declined
+                } else if call.agents.values().any(|a| {
+                    &a.user == u && a.invite_tx.is_some() && !a.cancel_sent && a.answer.is_none()
+                }) || (record.ended_at.is_none()
+                    && !call.agents.values().any(|a| &a.user == u))
+                {
+                    // Rung just now (the notice comes before the INVITEs go out), or ringing.
+                    AgentState::Ringing
+                } else {
+                    AgentState::Done
+                };
+                (u.clone(), state)
+            })
+            .collect();
+        let from = call.caller.invite.headers.from().ok();
+        let caller_number = from
+            .as_ref()
+            .and_then(|f| f.uri.user_unescaped())
+            .map(|u| text(&u))
+            .unwrap_or_else(|| "anonymous".into());
+        let caller_name = self
+            .names
+            .as_ref()
+            .and_then(|n| n.name(&caller_number))
+            .or_else(|| {
+                from.as_ref()
+                    .and_then(|f| f.display.as_ref())
+                    .map(|d| text(d).trim_matches('"').to_string())
+            })
+            .filter(|d| !d.is_empty());
+        let state = match call.phase {
+            Phase::Ended => "ended",
+            Phase::Bridged(_) => "answered",
+            Phase::Routing if call.ivr.is_some() => "ivr",
+            Phase::Routing => "ringing",
+        };
+        let state = if record.ended_at.is_some() {
+            "ended"
+        } else {
+            state
+        };
+        Some(CallSnapshot {
+            id: call.id.to_string(),
+            state,
+            line_name: self.config.routing.line(&call.line).map(|l| l.name.clone()),
+            line: call.line.clone(),
+            caller_number,
+            caller_name,
+            ivr_path: call.ivr_path.clone(),
+            ivr_branch: call.ivr_branch.clone(),
+            agents,
+            record,
+        })
+    }
+
+    /// The call as the API shows it, while the engine still holds it.
+    pub fn call_snapshot(&self, id: &str) -> Option<CallSnapshot> {
+        let ck = *self.calls.by_id.get(&routing::CallId::new(id))?;
+        self.snapshot(ck)
+    }
+
+    fn live_call(&self, id: &str) -> Result<CallKey, ActionError> {
+        let ck = *self
+            .calls
+            .by_id
+            .get(&routing::CallId::new(id))
+            .ok_or(ActionError::UnknownCall)?;
+        match self.calls.calls.get(&ck) {
+            Some(c) if c.phase != Phase::Ended => Ok(ck),
+            _ => Err(ActionError::Ended),
+        }
+    }
+
+    /// The agent declines the call (from their application): their ringing devices are
+    /// cancelled and they are never rung again for it.
+    pub fn decline(&mut self, id: &str, agent: &str, now: Instant) -> Result<(), ActionError> {
+        let ck = self.live_call(id)?;
+        let user: UserId = agent.parse().map_err(|_| ActionError::UnknownAgent)?;
+        let dir = directory!(self, now);
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return Err(ActionError::UnknownCall);
+        };
+        if !matches!(call.phase, Phase::Routing) {
+            return Err(ActionError::WrongState("the call is already answered"));
+        }
+        info!(call = %call.id, agent, "declined by the agent's application");
+        call.routing.decline(&user, now, &dir);
+        self.run_outputs(ck, now);
+        self.drain_transactions(now);
+        Ok(())
+    }
+
+    /// Ends the call from the API: BYE on answered legs, or the caller gets `480` while it
+    /// still rings.
+    pub fn hangup(&mut self, id: &str, now: Instant) -> Result<(), ActionError> {
+        let ck = self.live_call(id)?;
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return Err(ActionError::UnknownCall);
+        };
+        info!(call = %call.id, "hung up by the API");
+        if call.live_legs().next().is_some() {
+            self.teardown(ck, EndReason::AgentHungUp, None, now);
+        } else {
+            call.routing.on_call_ended(EndReason::Dropped, now);
+            self.reject_caller(ck, 480, "Temporarily Unavailable", now);
+        }
+        self.run_outputs(ck, now);
+        self.drain_transactions(now);
+        Ok(())
+    }
+
+    /// Puts the caller on hold (our re-INVITE with `a=sendonly`, hold music from the relay,
+    /// media timeout paused) or takes it off hold.
+    pub fn hold(&mut self, id: &str, hold: bool, now: Instant) -> Result<(), ActionError> {
+        let ck = self.live_call(id)?;
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return Err(ActionError::UnknownCall);
+        };
+        if !matches!(call.phase, Phase::Bridged(_)) {
+            return Err(ActionError::WrongState("only an answered call can be held"));
+        }
+        let (Some(m), Some(relay)) = (call.media.as_mut(), self.media.as_mut()) else {
+            return Err(ActionError::WrongState("the call's media is not anchored"));
+        };
+        let direction = if hold {
+            media::sdp::Direction::SendOnly
+        } else {
+            media::sdp::Direction::SendRecv
+        };
+        let body = m.caller_answer_body(direction);
+        let id = call.id.to_string();
+        if hold {
+            relay.play(&id, Side::Caller, crate::media::HOLD_MUSIC, true);
+        } else {
+            relay.stop_playback(&id, Side::Caller);
+        }
+        relay.set_paused(&id, hold);
+        call.caller.sdp = Some((None, body.clone()));
+        info!(call = %id, hold, "hold from the API");
+        if let Some(tx) =
+            self.send_in_dialog(ck, Leg::Caller, Method::Invite, Some((None, body)), now)
+        {
+            self.calls.clients.insert(
+                tx,
+                ClientTx {
+                    call: ck,
+                    leg: Leg::Caller,
+                    kind: ClientKind::Refresh,
+                },
+            );
+        }
+        self.settle_call(ck, now);
+        self.drain_transactions(now);
+        Ok(())
+    }
+
+    /// Sends keys to the caller's side as RFC 4733 events (the agent's keypad).
+    pub fn send_dtmf(&mut self, id: &str, digits: &str, now: Instant) -> Result<(), ActionError> {
+        let _ = now;
+        let ck = self.live_call(id)?;
+        if digits.is_empty()
+            || !digits
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
+        {
+            return Err(ActionError::BadInput("digits are 0-9, *, # and A-D"));
+        }
+        let Some(call) = self.calls.calls.get(&ck) else {
+            return Err(ActionError::UnknownCall);
+        };
+        if !matches!(call.phase, Phase::Bridged(_)) {
+            return Err(ActionError::WrongState("only an answered call takes keys"));
+        }
+        let Some(relay) = self.media.as_mut() else {
+            return Err(ActionError::WrongState("the call's media is not anchored"));
+        };
+        relay.send_dtmf(call.id.as_str(), Side::Caller, digits);
+        Ok(())
+    }
+
+    /// Available or away: routing skips an away agent.
+    pub fn set_availability(&mut self, user: &str, available: bool) -> Result<(), ActionError> {
+        let user: UserId = user.parse().map_err(|_| ActionError::UnknownAgent)?;
+        if self.config.routing.user(user.as_str()).is_none() {
+            return Err(ActionError::UnknownAgent);
+        }
+        let availability = if available {
+            routing::Availability::Available
+        } else {
+            routing::Availability::Away
+        };
+        self.calls.presence.set_availability(&user, availability);
+        Ok(())
     }
 
     fn new_branch(&mut self) -> String {

@@ -18,6 +18,8 @@
 
 mod calls;
 pub mod media;
+mod messages;
+mod notice;
 mod register;
 mod uas;
 mod wire;
@@ -31,6 +33,8 @@ use bytes::Bytes;
 
 pub use calls::{Phase, ENDED_CALLS_KEPT};
 pub use media::{MediaControl, MediaEvent, MediaPorts, MediaUnavailable, RemoteMedia, Side};
+pub use messages::{MessageDirection, MessageNotice};
+pub use notice::{ActionError, AgentState, CallNotice, CallSnapshot, CallerNames, Notice};
 pub use routing::{CallRecord, EndReason};
 pub use wire::Wire;
 
@@ -191,6 +195,12 @@ pub struct Engine {
     media: Option<Box<dyn MediaControl>>,
     /// `[media] codecs` as SDP codecs.
     codecs: Vec<::media::sdp::Codec>,
+    /// Call notices for the API; `None` until [`Engine::enable_notices`].
+    notices: Option<VecDeque<Notice>>,
+    /// Caller names from the CRM directory.
+    names: Option<Box<dyn CallerNames>>,
+    /// Customer messages for the API; `None` until [`Engine::enable_notices`].
+    message_notices: Option<VecDeque<MessageNotice>>,
 }
 
 impl Engine {
@@ -210,7 +220,26 @@ impl Engine {
             calls: calls::Calls::default(),
             wall_anchor: None,
             media: None,
+            notices: None,
+            names: None,
+            message_notices: None,
         }
+    }
+
+    /// Names callers from a directory (the CRM's contacts) from now on.
+    pub fn set_caller_names(&mut self, names: Box<dyn CallerNames>) {
+        self.names = Some(names);
+    }
+
+    /// Starts queueing [`Notice`]s about calls; drain them with [`Engine::poll_notice`].
+    pub fn enable_notices(&mut self) {
+        self.notices.get_or_insert_with(VecDeque::new);
+        self.message_notices.get_or_insert_with(VecDeque::new);
+    }
+
+    /// The next call notice, oldest first.
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.as_mut()?.pop_front()
     }
 
     /// Anchors the media of every call from now on through `media` (see [`media`]).

@@ -30,6 +30,9 @@ use std::net::{IpAddr, SocketAddr};
 use bytes::Bytes;
 use media::sdp::{self, AudioDescription, Codec, Direction, Sdp};
 
+/// The prompt name [`MediaControl::play`] gets for hold music (the daemon synthesises it).
+pub const HOLD_MUSIC: &str = "builtin:hold";
+
 /// The two sides of an anchored call, as the relay sees them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Side {
@@ -186,6 +189,8 @@ pub struct CallMedia {
     pub closed: bool,
     /// The caller's INVITE had no offer: our 2xx to it offers, its ACK answers.
     late: bool,
+    /// The caller was answered (by the IVR): its codec no longer follows the agent's.
+    caller_fixed: bool,
 }
 
 impl CallMedia {
@@ -251,6 +256,7 @@ impl CallMedia {
             agent_sent: None,
             closed: false,
             late: false,
+            caller_fixed: false,
         })
     }
 
@@ -278,6 +284,7 @@ impl CallMedia {
             agent_sent: None,
             closed: false,
             late: true,
+            caller_fixed: false,
         }
     }
 
@@ -334,13 +341,15 @@ impl CallMedia {
             .clone();
         self.agent_te = first_te(&codecs);
         self.agent_mux = audio.rtcp_mux();
-        let caller_codec = self
-            .caller_common
-            .iter()
-            .find(|c| c.same_format(&chosen))
-            .or_else(|| self.caller_common.first())?
-            .clone();
-        self.caller_codec = Some(caller_codec);
+        if !self.caller_fixed {
+            let caller_codec = self
+                .caller_common
+                .iter()
+                .find(|c| c.same_format(&chosen))
+                .or_else(|| self.caller_common.first())?
+                .clone();
+            self.caller_codec = Some(caller_codec);
+        }
         self.agent_codec = Some(chosen.clone());
         let agent = RemoteMedia {
             addr: peer_addr(answer),
@@ -349,6 +358,15 @@ impl CallMedia {
             telephone_event: self.agent_te.as_ref().map(|c| c.pt),
         };
         Some((self.caller_remote(), agent))
+    }
+
+    /// The caller is answered by us before any agent (IVR): its codec is its first common one
+    /// from now on; an agent with another codec is transcoded.
+    pub fn fix_caller_codec(&mut self) {
+        if self.caller_codec.is_none() {
+            self.caller_codec = self.caller_common.first().cloned();
+        }
+        self.caller_fixed = true;
     }
 
     /// Our answer to the caller, once [`CallMedia::on_agent_answer`] (or an IVR) settled its

@@ -204,7 +204,7 @@ fn rule_table() {
         ),
         ("CANCEL without INVITE", request("CANCEL", "h5", ""), 481),
         ("BYE outside a dialog", request("BYE", "h6", ""), 481),
-        ("MESSAGE not yet served", request("MESSAGE", "h7", ""), 405),
+        ("MESSAGE to no line", request("MESSAGE", "h7", ""), 404),
         (
             "INVITE to a user from no trunk",
             request("INVITE", "h8", "").replacen("sip:127.0.0.1 SIP", "sip:alice@127.0.0.1 SIP", 1),

@@ -13,7 +13,7 @@ use crate::wire::{Destination, Wire};
 use crate::{Engine, Inbound};
 
 /// The methods we answer, for `Allow`.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, MESSAGE";
 /// The extensions we support, which a UAC may `Require`: session timers (RFC 4028).
 const SUPPORTED: &[&str] = &["timer"];
 /// Our Via branches start with this, after the RFC 3261 magic cookie: a Via of ours in an
@@ -197,11 +197,8 @@ impl Engine {
             Method::Bye | Method::Info | Method::Update | Method::Prack => {
                 self.respond(&req, &key, to, 481, "Call/Transaction Does Not Exist", now);
             }
-            Method::Message
-            | Method::Refer
-            | Method::Subscribe
-            | Method::Notify
-            | Method::Publish => {
+            Method::Message => self.on_message(&req, &key, to, inbound, now),
+            Method::Refer | Method::Subscribe | Method::Notify | Method::Publish => {
                 self.respond_with(&req, &key, to, 405, "Method Not Allowed", now, |resp| {
                     resp.headers.push(HeaderName::Allow, ALLOW);
                 });

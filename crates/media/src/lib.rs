@@ -33,12 +33,32 @@
 //! it each packet's sequence number, timestamp and arrival time; read the extended highest
 //! sequence number, cumulative and fractional loss, and interarrival jitter for RTCP reports. The
 //! relay keeps one per leg; the jitter buffer does not depend on it.
+//!
+//! # Media work beyond forwarding ([`bridge`], [`transcode`], [`player`], [`stream`])
+//!
+//! * [`bridge::MediaBridge`]: per call, what the relay does besides forwarding: payload-type
+//!   renumbering, PCMA ↔ PCMU by table, G.711 ↔ Opus transcoding, prompts, DTMF detection
+//!   (RFC 4733 and in-band) and relaying, DTMF sending. Sans-IO; `relay::io` gives a session
+//!   one only when asked ([`relay::io::LegMedia`], `play`, `send_dtmf`), so plain calls keep
+//!   the plain path.
+//! * [`transcode::Transcode`]: one direction of a transcoded call: RTP in, jitter buffer, decode
+//!   (Opus FEC/PLC on loss), resample if needed, encode, RTP out with its own numbering, on a
+//!   20 ms tick.
+//! * [`player::Prompt`] / [`player::Player`]: a WAV encoded once per codec, shared as `Arc`,
+//!   and its paced playback into one leg (20 ms, bounded catch-up, looping for hold music).
+//! * [`stream`]: the codecs we process, the RTP header writer, and [`stream::OutStream`], which
+//!   splices forwarded and generated packets into one SSRC with continuous numbering.
 
+pub mod bridge;
+pub mod dtmf;
 pub mod jitter;
+pub mod player;
 pub mod ports;
 pub mod relay;
 pub mod rtp_stats;
 pub mod sdp;
+pub mod stream;
+pub mod transcode;
 
 mod error;
 

@@ -52,16 +52,16 @@ async fn two_phones_exchange_500_packets_each_way() {
     let relay_for_a = SocketAddr::new(LOCAL, a_pair.rtp_port());
     let relay_for_b = SocketAddr::new(LOCAL, b_pair.rtp_port());
     let id = relay
-        .open(OpenSession {
-            a: a_pair,
-            b: b_pair,
-            a_leg: LegConfig::new(Some(a_sdp), false, 8000),
-            b_leg: LegConfig::new(Some(b_addr), false, 8000),
-            config: RelayConfig {
+        .open(OpenSession::new(
+            a_pair,
+            b_pair,
+            LegConfig::new(Some(a_sdp), false, 8000),
+            LegConfig::new(Some(b_addr), false, 8000),
+            RelayConfig {
                 latch_any_first: true,
                 media_timeout: Duration::from_millis(300),
             },
-        })
+        ))
         .await
         .expect("open");
     assert_eq!(ports.leased(), 2);
@@ -118,6 +118,7 @@ async fn two_phones_exchange_500_packets_each_way() {
         match ev {
             RelayEvent::Latched { leg, addr } => latched.push((leg, addr)),
             RelayEvent::MediaTimeout => break true,
+            other => panic!("no media work was asked for, got {other:?}"),
         }
     };
     assert!(timed_out);
@@ -140,15 +141,17 @@ async fn two_phones_exchange_500_packets_each_way() {
 async fn hold_pauses_the_media_timeout() {
     let ports = allocator();
     let (relay, mut events) = RelayHandle::spawn(RelayIoConfig::default()).expect("spawn");
-    let open = |a, b| OpenSession {
-        a,
-        b,
-        a_leg: LegConfig::new(None, true, 8000),
-        b_leg: LegConfig::new(None, true, 8000),
-        config: RelayConfig {
-            latch_any_first: true,
-            media_timeout: Duration::from_millis(100),
-        },
+    let open = |a, b| {
+        OpenSession::new(
+            a,
+            b,
+            LegConfig::new(None, true, 8000),
+            LegConfig::new(None, true, 8000),
+            RelayConfig {
+                latch_any_first: true,
+                media_timeout: Duration::from_millis(100),
+            },
+        )
     };
     let held = relay
         .open(open(

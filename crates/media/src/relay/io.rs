@@ -10,6 +10,17 @@
 //! that cannot be sent at once is dropped and counted; `Latched` events are dropped and counted
 //! when the event channel is full, `MediaTimeout` events are kept and delivered later.
 //!
+//! Media work (transcoding, prompts, DTMF; see [`crate::bridge`]) is per session and optional:
+//! a session gets a [`MediaBridge`] only when it is opened with a [`LegMedia`] or asked for
+//! `set_media`, `play` or `send_dtmf`. Without one, a datagram takes exactly the path above. With
+//! one, accepted RTP also goes through the bridge (payload-type mapping, splicing, detection,
+//! transcoder input), and the session joins a second timer heap, the *tick*: whenever its bridge
+//! has packets to generate (prompt, transcoded audio, DTMF) the task wakes at that time, rounded
+//! up to a [`TICK_GRANULARITY`] grid so that any number of ticking sessions cost at most one
+//! wake-up per grid step. The rounding delays each generated stream by a constant (its start
+//! phase against the grid), so it adds no jitter. `Dtmf` and `PlaybackDone` events are kept,
+//! like `MediaTimeout`, when the event channel is full.
+//!
 //! This is the one place of the crate that reads the clock (once per epoll round) and touches
 //! sockets.
 
@@ -18,13 +29,19 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Leg, LegConfig, LegStats, RelayConfig, RelayEvent, RelaySession, Verdict};
+use super::rtp::is_rtcp;
+use super::{DropReason, Leg, LegConfig, LegStats, RelayConfig, RelayEvent, RelaySession, Verdict};
+pub use crate::bridge::LegMedia;
+use crate::bridge::{BridgeStats, MediaBridge};
+use crate::player::Prompt;
 use crate::ports::{PortLease, PortPair};
+use crate::transcode::TranscodeError;
 
 /// Datagrams read from one socket per round before moving on (fairness between sessions).
 const RECV_BUDGET: usize = 64;
@@ -34,6 +51,8 @@ const EPOLL_BATCH: usize = 64;
 const EPOLL_ROUNDS: usize = 16;
 /// Larger than any RTP packet on an Ethernet path.
 const MAX_DATAGRAM: usize = 2048;
+/// Generated packets are sent on this grid (see the module docs).
+pub const TICK_GRANULARITY: Duration = Duration::from_millis(5);
 
 /// A session inside the relay task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,6 +78,12 @@ pub enum RelayError {
     /// Registering a socket failed.
     #[error("relay socket registration: {0}")]
     Io(#[from] io::Error),
+    /// No session with that id (closed, or never opened).
+    #[error("no such relay session")]
+    NoSession,
+    /// A transcoder could not be built (the direction falls back to forwarding).
+    #[error("media: {0}")]
+    Media(#[from] TranscodeError),
 }
 
 /// Everything needed to start relaying one call.
@@ -74,6 +99,32 @@ pub struct OpenSession {
     pub b_leg: LegConfig,
     /// Latching and timeout settings.
     pub config: RelayConfig,
+    /// What A negotiated, for transcoding and DTMF (default: plain forwarding).
+    pub a_media: LegMedia,
+    /// What B negotiated.
+    pub b_media: LegMedia,
+}
+
+impl OpenSession {
+    /// A session with plain forwarding on both legs (no [`LegMedia`]); set the `a_media` /
+    /// `b_media` fields, or call [`RelayHandle::set_media`] later, for more.
+    pub fn new(
+        a: PortPair,
+        b: PortPair,
+        a_leg: LegConfig,
+        b_leg: LegConfig,
+        config: RelayConfig,
+    ) -> OpenSession {
+        OpenSession {
+            a,
+            b,
+            a_leg,
+            b_leg,
+            config,
+            a_media: LegMedia::default(),
+            b_media: LegMedia::default(),
+        }
+    }
 }
 
 /// A snapshot of a session's counters.
@@ -89,6 +140,10 @@ pub struct SessionStats {
     pub send_dropped: u64,
     /// Datagrams whose send failed otherwise.
     pub send_errors: u64,
+    /// Generated packets (prompt, transcoded, DTMF) for a leg whose address is not known.
+    pub generated_no_destination: u64,
+    /// The media bridge's counters, when the session has one.
+    pub media: Option<BridgeStats>,
 }
 
 enum Command {
@@ -100,6 +155,15 @@ enum Command {
     Stats(SessionId, oneshot::Sender<Option<SessionStats>>),
     SetHold(SessionId, bool),
     SetRemote(SessionId, Leg, LegConfig),
+    SetMedia(
+        SessionId,
+        Leg,
+        Box<LegMedia>,
+        oneshot::Sender<Result<(), RelayError>>,
+    ),
+    Play(SessionId, Leg, Arc<Prompt>, bool),
+    StopPlayback(SessionId, Leg),
+    SendDtmf(SessionId, Leg, String),
 }
 
 /// The signalling side's handle on the relay task. Cloneable; the task stops when the last
@@ -145,6 +209,8 @@ impl RelayHandle {
             slots: Vec::new(),
             free: Vec::new(),
             timers: BinaryHeap::new(),
+            ticks: BinaryHeap::new(),
+            epoch: Instant::now(),
             events: event_tx,
             overflow: VecDeque::new(),
             events_dropped: 0,
@@ -197,6 +263,59 @@ impl RelayHandle {
             .await
             .map_err(|_| RelayError::Stopped)
     }
+
+    /// What one leg negotiated (answer, re-INVITE). When both legs have a codec and the
+    /// formats differ, both directions are transcoded (PCMA/PCMU ↔ Opus) or re-encoded by table
+    /// (PCMA ↔ PCMU); when they are equal, packets are forwarded, with payload types
+    /// renumbered where the legs differ. Fails when a transcoder cannot be built (that
+    /// direction then forwards).
+    pub async fn set_media(
+        &self,
+        id: SessionId,
+        leg: Leg,
+        media: LegMedia,
+    ) -> Result<(), RelayError> {
+        self.ask(|tx| Command::SetMedia(id, leg, Box::new(media), tx))
+            .await
+            .unwrap_or(Err(RelayError::Stopped))
+    }
+
+    /// Plays `prompt` into `leg` in its codec (PCMA when unknown), replacing what the other leg
+    /// would send it; [`RelayEvent::PlaybackDone`] follows the end of a prompt that is not
+    /// `looped`. A prompt already playing into that leg is replaced (without the event).
+    pub async fn play(
+        &self,
+        id: SessionId,
+        leg: Leg,
+        prompt: Arc<Prompt>,
+        looped: bool,
+    ) -> Result<(), RelayError> {
+        self.send(Command::Play(id, leg, prompt, looped)).await
+    }
+
+    /// Stops the prompt playing into `leg` (no [`RelayEvent::PlaybackDone`]).
+    pub async fn stop_playback(&self, id: SessionId, leg: Leg) -> Result<(), RelayError> {
+        self.send(Command::StopPlayback(id, leg)).await
+    }
+
+    /// Sends `digits` into `leg` as RFC 4733 events (100 ms each, 60 ms apart), e.g. from the
+    /// agent's keypad. Needs the leg's `telephone_event` payload type ([`LegMedia`]); keys are
+    /// dropped and counted otherwise.
+    pub async fn send_dtmf(
+        &self,
+        id: SessionId,
+        leg: Leg,
+        digits: String,
+    ) -> Result<(), RelayError> {
+        self.send(Command::SendDtmf(id, leg, digits)).await
+    }
+
+    async fn send(&self, command: Command) -> Result<(), RelayError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| RelayError::Stopped)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,8 +328,13 @@ struct Slot {
     _leases: [PortLease; 2],
     /// A timer-heap entry exists for this session.
     armed: bool,
+    /// Media work, for the sessions that asked for it.
+    bridge: Option<Box<MediaBridge>>,
+    /// The tick-heap entry that is current for this session (others are stale).
+    tick_at: Option<Instant>,
     send_dropped: u64,
     send_errors: u64,
+    generated_no_destination: u64,
 }
 
 impl Slot {
@@ -221,9 +345,54 @@ impl Slot {
             latched: [self.session.latched(Leg::A), self.session.latched(Leg::B)],
             send_dropped: self.send_dropped,
             send_errors: self.send_errors,
+            generated_no_destination: self.generated_no_destination,
+            media: self.bridge.as_ref().map(|b| b.stats()),
+        }
+    }
+
+    /// The session's bridge, created with plain forwarding on both legs if it has none.
+    fn bridge_mut(&mut self, now: Instant) -> Result<&mut MediaBridge, TranscodeError> {
+        let bridge = match self.bridge.take() {
+            Some(bridge) => bridge,
+            None => Box::new(new_bridge(
+                &self.session,
+                LegMedia::default(),
+                LegMedia::default(),
+                now,
+            )?),
+        };
+        Ok(self.bridge.insert(bridge))
+    }
+
+    /// Sends a packet the bridge generated for `leg`'s phone, from that leg's socket.
+    fn send_generated(&mut self, leg: Leg, packet: &[u8]) {
+        let Some(to) = self.session.destination(leg) else {
+            self.generated_no_destination += 1;
+            return;
+        };
+        let socket = match leg {
+            Leg::A => &self.sockets[0][0],
+            Leg::B => &self.sockets[1][0],
+        };
+        match socket.send_to(packet, to) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.send_dropped += 1,
+            Err(_) => self.send_errors += 1,
         }
     }
 }
+
+fn new_bridge(
+    session: &RelaySession,
+    a: LegMedia,
+    b: LegMedia,
+    now: Instant,
+) -> Result<MediaBridge, TranscodeError> {
+    let clocks = [session.clock_rate(Leg::A), session.clock_rate(Leg::B)];
+    MediaBridge::new(a, b, clocks, rand::random(), now)
+}
+
+type TimerHeap = BinaryHeap<Reverse<(Instant, SessionId)>>;
 
 struct Engine {
     epoll: AsyncFd<Epoll>,
@@ -231,9 +400,14 @@ struct Engine {
     free: Vec<u32>,
     /// Media-timeout deadlines; stale entries (closed sessions, moved deadlines) are checked
     /// and skipped when popped.
-    timers: BinaryHeap<Reverse<(Instant, SessionId)>>,
+    timers: TimerHeap,
+    /// Bridge ticks, on the [`TICK_GRANULARITY`] grid; an entry is current only if it equals
+    /// its slot's `tick_at`.
+    ticks: TimerHeap,
+    /// Origin of the tick grid.
+    epoch: Instant,
     events: mpsc::Sender<(SessionId, RelayEvent)>,
-    /// Timeout events the full channel could not take yet.
+    /// Events the full channel could not take yet (all but `Latched`).
     overflow: VecDeque<(SessionId, RelayEvent)>,
     events_dropped: u64,
 }
@@ -251,7 +425,11 @@ impl Engine {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut ready = [libc::epoll_event { events: 0, u64: 0 }; EPOLL_BATCH];
         loop {
-            let deadline = self.timers.peek().map(|Reverse((t, _))| *t);
+            let deadline = [self.timers.peek(), self.ticks.peek()]
+                .into_iter()
+                .flatten()
+                .map(|Reverse((t, _))| *t)
+                .min();
             let sleep = async {
                 match deadline {
                     Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -279,12 +457,17 @@ impl Engine {
                             overflow: &mut self.overflow,
                             dropped: &mut self.events_dropped,
                         };
+                        let mut heaps = Heaps {
+                            timers: &mut self.timers,
+                            ticks: &mut self.ticks,
+                            epoch: self.epoch,
+                        };
                         for ev in &ready[..n] {
                             // Copied out of the packed struct, never borrowed.
                             let token = ev.u64;
                             serve_socket(
                                 &mut self.slots,
-                                &mut self.timers,
+                                &mut heaps,
                                 token,
                                 &mut buf,
                                 now,
@@ -298,6 +481,15 @@ impl Engine {
                     None => return,
                 },
                 () = sleep => self.fire_timers(Instant::now()),
+            }
+            // Ticks are served after whichever branch ran, so a busy epoll set cannot starve
+            // generated audio.
+            if self
+                .ticks
+                .peek()
+                .is_some_and(|Reverse((t, _))| *t <= Instant::now())
+            {
+                self.fire_ticks(Instant::now(), &mut buf);
             }
             self.flush_overflow();
         }
@@ -334,6 +526,70 @@ impl Engine {
                     slot.session.set_remote(leg, config);
                 }
             }
+            Command::SetMedia(id, leg, media, reply) => {
+                let result = match self.slot_mut(id) {
+                    None => Err(RelayError::NoSession),
+                    Some(slot) => match slot.bridge.as_deref_mut() {
+                        Some(bridge) => bridge.set_media(leg, *media, now).map_err(Into::into),
+                        None => {
+                            let (a, b) = match leg {
+                                Leg::A => (*media, LegMedia::default()),
+                                Leg::B => (LegMedia::default(), *media),
+                            };
+                            new_bridge(&slot.session, a, b, now)
+                                .map(|bridge| slot.bridge = Some(Box::new(bridge)))
+                                .map_err(Into::into)
+                        }
+                    },
+                };
+                let _ = reply.send(result);
+                self.after_bridge_command(id);
+            }
+            Command::Play(id, leg, prompt, looped) => {
+                if let Some(slot) = self.slot_mut(id) {
+                    if let Ok(bridge) = slot.bridge_mut(now) {
+                        bridge.play(leg, prompt, looped, now);
+                    }
+                }
+                self.after_bridge_command(id);
+            }
+            Command::StopPlayback(id, leg) => {
+                if let Some(bridge) = self.slot_mut(id).and_then(|s| s.bridge.as_deref_mut()) {
+                    bridge.stop_playback(leg);
+                }
+                self.after_bridge_command(id);
+            }
+            Command::SendDtmf(id, leg, digits) => {
+                if let Some(slot) = self.slot_mut(id) {
+                    if let Ok(bridge) = slot.bridge_mut(now) {
+                        bridge.send_dtmf(leg, &digits, now);
+                    }
+                }
+                self.after_bridge_command(id);
+            }
+        }
+    }
+
+    /// A command may have given the session work to do now (a prompt starts at once) or
+    /// raised an event (an empty prompt is done at once).
+    fn after_bridge_command(&mut self, id: SessionId) {
+        let epoch = self.epoch;
+        let Some((_, Some(slot))) = self.slots.get_mut(id.index()) else {
+            return;
+        };
+        if slot.id != id {
+            return;
+        }
+        if let Some(bridge) = &mut slot.bridge {
+            let mut sink = Sink {
+                events: &self.events,
+                overflow: &mut self.overflow,
+                dropped: &mut self.events_dropped,
+            };
+            sink.drain_bridge(id, bridge);
+        }
+        if let Some(entry) = arm_tick(slot, epoch) {
+            self.ticks.push(Reverse(entry));
         }
     }
 
@@ -350,7 +606,17 @@ impl Engine {
             a_leg,
             b_leg,
             config,
+            a_media,
+            b_media,
         } = open;
+        let session = RelaySession::new(config, a_leg, b_leg, now);
+        let plain = a_media == LegMedia::default() && b_media == LegMedia::default();
+        // Built before any socket is registered, so a failure leaves nothing to undo.
+        let bridge = if plain {
+            None
+        } else {
+            Some(Box::new(new_bridge(&session, a_media, b_media, now)?))
+        };
         let (a_rtp, a_rtcp, a_lease) = a.into_parts();
         let (b_rtp, b_rtcp, b_lease) = b.into_parts();
         let index = match self.free.pop() {
@@ -381,7 +647,6 @@ impl Engine {
                 registered.push(fd);
             }
         }
-        let session = RelaySession::new(config, a_leg, b_leg, now);
         let deadline = session.poll_timeout();
         self.slots[index as usize].1 = Some(Slot {
             id,
@@ -389,10 +654,14 @@ impl Engine {
             sockets,
             _leases: [a_lease, b_lease],
             armed: deadline.is_some(),
+            bridge,
+            tick_at: None,
             send_dropped: 0,
             send_errors: 0,
+            generated_no_destination: 0,
         });
         self.push_timer(deadline.map(|t| (t, id)));
+        self.after_bridge_command(id);
         Ok(id)
     }
 
@@ -435,6 +704,32 @@ impl Engine {
         }
     }
 
+    /// Runs every bridge whose tick is due: sends what it generates, delivers its events.
+    fn fire_ticks(&mut self, now: Instant, buf: &mut [u8]) {
+        while let Some(Reverse((due, id))) = self.ticks.peek().copied() {
+            if due > now {
+                break;
+            }
+            self.ticks.pop();
+            let mut sink = Sink {
+                events: &self.events,
+                overflow: &mut self.overflow,
+                dropped: &mut self.events_dropped,
+            };
+            let Some((_, Some(slot))) = self.slots.get_mut(id.index()) else {
+                continue;
+            };
+            if slot.id != id || slot.tick_at != Some(due) {
+                continue;
+            }
+            slot.tick_at = None;
+            run_bridge(slot, buf, now, &mut sink);
+            if let Some(entry) = arm_tick(slot, self.epoch) {
+                self.ticks.push(Reverse(entry));
+            }
+        }
+    }
+
     fn flush_overflow(&mut self) {
         while let Some(&event) = self.overflow.front() {
             if self.events.try_send(event).is_err() {
@@ -443,6 +738,18 @@ impl Engine {
             self.overflow.pop_front();
         }
     }
+}
+
+/// Sends everything the slot's bridge generates at `now` and delivers its events.
+fn run_bridge(slot: &mut Slot, buf: &mut [u8], now: Instant, sink: &mut Sink<'_>) {
+    let Some(mut bridge) = slot.bridge.take() else {
+        return;
+    };
+    while let Some((leg, n)) = bridge.poll_transmit(now, buf) {
+        slot.send_generated(leg, &buf[..n]);
+    }
+    sink.drain_bridge(slot.id, &mut bridge);
+    slot.bridge = Some(bridge);
 }
 
 /// A timer entry if the session wants one and has none.
@@ -455,6 +762,33 @@ fn rearm(slot: &mut Slot) -> Option<(Instant, SessionId)> {
     Some((due, slot.id))
 }
 
+/// A tick entry if the bridge has work before the current entry (or has none).
+fn arm_tick(slot: &mut Slot, epoch: Instant) -> Option<(Instant, SessionId)> {
+    let due = slot.bridge.as_ref()?.poll_timeout()?;
+    let due = on_grid(due, epoch);
+    if slot.tick_at.is_some_and(|t| t <= due) {
+        return None;
+    }
+    slot.tick_at = Some(due);
+    Some((due, slot.id))
+}
+
+/// `t` rounded up to the next [`TICK_GRANULARITY`] step after `epoch`.
+fn on_grid(t: Instant, epoch: Instant) -> Instant {
+    let step = TICK_GRANULARITY.as_nanos();
+    let since = t.saturating_duration_since(epoch).as_nanos();
+    let steps = since.div_ceil(step);
+    let nanos = u64::try_from(steps * step).unwrap_or(u64::MAX);
+    epoch + Duration::from_nanos(nanos)
+}
+
+/// The two timer heaps and the tick grid, borrowed together by the receive path.
+struct Heaps<'a> {
+    timers: &'a mut TimerHeap,
+    ticks: &'a mut TimerHeap,
+    epoch: Instant,
+}
+
 struct Sink<'a> {
     events: &'a mpsc::Sender<(SessionId, RelayEvent)>,
     overflow: &'a mut VecDeque<(SessionId, RelayEvent)>,
@@ -464,11 +798,24 @@ struct Sink<'a> {
 impl Sink<'_> {
     fn drain(&mut self, id: SessionId, session: &mut RelaySession) {
         while let Some(event) = session.poll_event() {
-            if self.events.try_send((id, event)).is_err() {
-                match event {
-                    RelayEvent::MediaTimeout => self.overflow.push_back((id, event)),
-                    RelayEvent::Latched { .. } => *self.dropped += 1,
-                }
+            self.deliver(id, event);
+        }
+    }
+
+    fn drain_bridge(&mut self, id: SessionId, bridge: &mut MediaBridge) {
+        while let Some(event) = bridge.poll_event() {
+            self.deliver(id, event);
+        }
+    }
+
+    fn deliver(&mut self, id: SessionId, event: RelayEvent) {
+        // Behind earlier undelivered events, to keep their order (a key's start before its end).
+        if !self.overflow.is_empty() || self.events.try_send((id, event)).is_err() {
+            match event {
+                RelayEvent::Latched { .. } => *self.dropped += 1,
+                RelayEvent::MediaTimeout
+                | RelayEvent::Dtmf { .. }
+                | RelayEvent::PlaybackDone { .. } => self.overflow.push_back((id, event)),
             }
         }
     }
@@ -477,7 +824,7 @@ impl Sink<'_> {
 /// Reads one ready socket (up to [`RECV_BUDGET`] datagrams) and forwards what the core allows.
 fn serve_socket(
     slots: &mut [(u32, Option<Slot>)],
-    timers: &mut BinaryHeap<Reverse<(Instant, SessionId)>>,
+    heaps: &mut Heaps<'_>,
     token: u64,
     buf: &mut [u8],
     now: Instant,
@@ -507,21 +854,41 @@ fn serve_socket(
         } else {
             slot.session.on_packet(leg, src, packet, now)
         };
-        if let Verdict::Forward { to, from_leg } = verdict {
+        let forward = match (&mut slot.bridge, verdict) {
+            // The plain path: no bridge, or RTCP, or a datagram the core refused.
+            (None, _) => verdict,
+            (Some(_), _) if rtcp || is_rtcp(packet) => verdict,
+            (Some(bridge), Verdict::Forward { .. } | Verdict::Drop(DropReason::NoDestination)) => {
+                let deliverable = matches!(verdict, Verdict::Forward { .. });
+                if bridge.on_rtp(leg, &mut buf[..len], deliverable, now) {
+                    verdict
+                } else {
+                    Verdict::Drop(DropReason::NoDestination)
+                }
+            }
+            (Some(_), _) => verdict,
+        };
+        if let Verdict::Forward { to, from_leg } = forward {
             let out = match from_leg {
                 Leg::A => &slot.sockets[0][kind],
                 Leg::B => &slot.sockets[1][kind],
             };
-            match out.send_to(packet, to) {
+            match out.send_to(&buf[..len], to) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => slot.send_dropped += 1,
                 Err(_) => slot.send_errors += 1,
             }
         }
         sink.drain(slot.id, &mut slot.session);
+        if let Some(bridge) = &mut slot.bridge {
+            sink.drain_bridge(slot.id, bridge);
+        }
     }
     if let Some(entry) = rearm(slot) {
-        timers.push(Reverse(entry));
+        heaps.timers.push(Reverse(entry));
+    }
+    if let Some(entry) = arm_tick(slot, heaps.epoch) {
+        heaps.ticks.push(Reverse(entry));
     }
 }
 

@@ -122,6 +122,23 @@ pub enum RelayEvent {
         /// The address it latched to.
         addr: SocketAddr,
     },
+    /// A DTMF key from a leg's phone (RFC 4733 event or in-band tone): one with `end: false`
+    /// when the key goes down, one with `end: true` when it goes up. Raised by the media
+    /// bridge ([`crate::bridge`]), never by [`RelaySession`].
+    Dtmf {
+        /// The leg whose phone pressed the key.
+        leg: Leg,
+        /// `0`–`9`, `*`, `#`, `A`–`D`.
+        digit: char,
+        /// Released (`true`) or pressed (`false`).
+        end: bool,
+    },
+    /// The last packet of a prompt that was not looped went out to the leg (not raised after
+    /// a stop). Raised by the media bridge.
+    PlaybackDone {
+        /// The leg the prompt played into.
+        leg: Leg,
+    },
 }
 
 /// Counters of one leg: what its phone sent us.
@@ -404,6 +421,20 @@ impl RelaySession {
     /// The counters of what `leg`'s phone sent.
     pub fn stats(&self, leg: Leg) -> &LegStats {
         &self.legs[leg.index()].stats
+    }
+
+    /// Where packets for `leg`'s phone go: its latched source, else its SDP address.
+    pub fn destination(&self, leg: Leg) -> Option<SocketAddr> {
+        let state = &self.legs[leg.index()];
+        match state.rtp {
+            Latch::Latched(addr) => Some(addr),
+            Latch::Open => state.config.remote,
+        }
+    }
+
+    /// The RTP clock rate `leg`'s SDP announced.
+    pub fn clock_rate(&self, leg: Leg) -> u32 {
+        self.legs[leg.index()].config.clock_rate
     }
 
     /// The address `leg` latched to, if it did.

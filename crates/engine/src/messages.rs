@@ -1,0 +1,314 @@
+//! SMS over SIP MESSAGE (RFC 3428), both ways, for the customer conversations.
+//!
+//! - **In**: a MESSAGE from a trunk to one of our lines is a customer's SMS. It is answered
+//!   `200`, reported as a [`MessageNotice`] (the daemon stores it and publishes
+//!   `message.received`), and relayed to the registered devices of the line's agents (the
+//!   users and team members its steps name), each copy in its own client transaction whose
+//!   outcome does not matter (the conversation is the record).
+//! - **Out**: [`Engine::send_message`] (the API's reply box) sends a MESSAGE from the line to
+//!   the customer through the first trunk with a `send_to` address.
+//!
+//! Other MESSAGEs (from strangers, to numbers that are not lines) get `403`/`404`, as an
+//! INVITE would.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use sip_core::{TransactionKey, TxMethod};
+use sip_msg::{HeaderName, Method, Request, Uri};
+use tracing::{debug, info};
+
+use crate::notice::ActionError;
+use crate::wire::{Destination, Wire};
+use crate::{Engine, Inbound, Transport};
+
+/// Longest message body taken (SIP over UDP keeps well under this anyway).
+const MAX_BODY: usize = 8 * 1024;
+
+/// Which way a message went, seen from the line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageDirection {
+    Inbound,
+    Outbound,
+}
+
+/// A message to or from a customer, for the conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageNotice {
+    /// Our number.
+    pub line: String,
+    /// The customer's number.
+    pub customer: String,
+    pub direction: MessageDirection,
+    pub body: String,
+    /// The user who wrote an outbound message.
+    pub author: Option<String>,
+    /// The MESSAGE's Call-ID (a retransmission repeats it).
+    pub sip_call_id: String,
+    /// The agents the line reaches: who may see it.
+    pub audience: Vec<String>,
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+impl Engine {
+    /// An out-of-dialog MESSAGE.
+    pub(crate) fn on_message(
+        &mut self,
+        req: &Request,
+        key: &TransactionKey,
+        to: Destination,
+        inbound: &Inbound,
+        now: Instant,
+    ) {
+        let dialled = req
+            .uri
+            .user_unescaped()
+            .map(|u| text(&u))
+            .unwrap_or_default();
+        let from_trunk = self
+            .config
+            .routing
+            .trunks
+            .iter()
+            .any(|t| t.from.iter().any(|n| n.contains(&inbound.peer.ip())));
+        let Some(line) = self.config.routing.line(&dialled).cloned() else {
+            self.respond(req, key, to, 404, "Not Found", now);
+            return;
+        };
+        if !from_trunk {
+            info!(peer = %inbound.peer, "MESSAGE to a line from outside the trunks: 403");
+            self.respond(req, key, to, 403, "Forbidden", now);
+            return;
+        }
+        let ct = req
+            .headers
+            .get(&HeaderName::ContentType)
+            .map(|v| text(v).to_ascii_lowercase())
+            .unwrap_or_default();
+        if !ct.starts_with("text/plain") && !req.body.is_empty() {
+            self.respond_with(req, key, to, 415, "Unsupported Media Type", now, |resp| {
+                resp.headers.push(HeaderName::Accept, "text/plain");
+            });
+            return;
+        }
+        if req.body.len() > MAX_BODY {
+            self.respond(req, key, to, 413, "Request Entity Too Large", now);
+            return;
+        }
+        let customer = req
+            .headers
+            .from()
+            .ok()
+            .and_then(|f| f.uri.user_unescaped())
+            .map(|u| text(&u))
+            .unwrap_or_else(|| "anonymous".into());
+        let call_id = req.headers.call_id().map(|c| text(c)).unwrap_or_default();
+        self.respond(req, key, to, 200, "OK", now);
+        let audience = self.line_agents(&line);
+        info!(line = %line.number, agents = audience.len(), "message from a customer");
+        let body = text(&req.body);
+        for user in &audience {
+            self.relay_message(user, &customer, &line.number.to_string(), &body, now);
+        }
+        self.push_message(MessageNotice {
+            line: line.number.to_string(),
+            customer,
+            direction: MessageDirection::Inbound,
+            body,
+            author: None,
+            sip_call_id: call_id,
+            audience,
+        });
+    }
+
+    /// The users a line reaches: those its steps and fallback name, and team members.
+    fn line_agents(&self, line: &config::Line) -> Vec<String> {
+        let cfg = &self.config.routing;
+        let mut users: Vec<String> = Vec::new();
+        let routes = line
+            .steps
+            .iter()
+            .cloned()
+            .map(config::Route::from)
+            .chain(std::iter::once(line.fallback.clone()));
+        for route in routes {
+            match route {
+                config::Route::User(u) => users.push(u.to_string()),
+                config::Route::Team(t) => {
+                    if let Some(team) = cfg.team(t.as_str()) {
+                        users.extend(team.members.iter().map(|m| m.to_string()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        users.retain(|u| seen.insert(u.clone()));
+        users
+    }
+
+    /// A copy of a customer's message to each registered device of `user`.
+    fn relay_message(&mut self, user: &str, customer: &str, line: &str, body: &str, now: Instant) {
+        let bindings = self.registrar.lookup(user, now);
+        for b in bindings {
+            let transport = if b.transport.eq_ignore_ascii_case("tcp") {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            };
+            let Ok(target) = Uri::parse(Bytes::from(b.uri.to_string())) else {
+                continue;
+            };
+            let Some(local) = self.config.local_for(transport, b.received) else {
+                continue;
+            };
+            let dest = Destination {
+                transport,
+                local,
+                dest: b.received,
+                conn: None,
+            };
+            let domain = self.config.domain.clone();
+            let from = format!("<sip:{customer}@{domain}>");
+            let to = format!("<sip:{user}@{domain}>");
+            self.send_message_request(
+                target,
+                dest,
+                from,
+                to,
+                body,
+                &[("X-Switchboard-Line", line.to_owned())],
+                now,
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_message_request(
+        &mut self,
+        target: Uri,
+        dest: Destination,
+        from: String,
+        to: String,
+        body: &str,
+        extra: &[(&'static str, String)],
+        now: Instant,
+    ) -> Option<String> {
+        let branch = format!("{}{}", crate::uas::BRANCH_PREFIX, self.next_tag());
+        let tag = self.next_tag();
+        let call_id = format!("{}@switchboard", self.next_tag());
+        let mut req = Request::new(Method::Message, target);
+        req.headers.push(
+            HeaderName::Via,
+            format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                dest.transport.as_str(),
+                dest.local
+            ),
+        );
+        req.headers.push(HeaderName::MaxForwards, "70");
+        req.headers
+            .push(HeaderName::From, format!("{from};tag={tag}"));
+        req.headers.push(HeaderName::To, to);
+        req.headers.push(HeaderName::CallId, call_id.clone());
+        req.headers.push(HeaderName::CSeq, "1 MESSAGE");
+        req.headers
+            .push(HeaderName::UserAgent, self.config.user_agent.clone());
+        for (name, value) in extra {
+            req.headers
+                .push(HeaderName::from_static(name), value.clone());
+        }
+        req.set_body(
+            Bytes::from_static(b"text/plain;charset=utf-8"),
+            Bytes::from(body.to_owned()),
+        );
+        let key = TransactionKey::client(&branch, TxMethod::from_name("MESSAGE")).ok()?;
+        let wire = Wire::new(dest, req.to_bytes());
+        match self.transactions.insert_client_non_invite(
+            key,
+            wire,
+            dest.transport.is_reliable(),
+            now,
+        ) {
+            Ok(_) => Some(call_id),
+            Err(e) => {
+                debug!(error = %e, "no transaction for a MESSAGE");
+                None
+            }
+        }
+    }
+
+    /// Sends `body` from `line` to `customer` through the first trunk with `send_to`.
+    pub fn send_message(
+        &mut self,
+        line: &str,
+        customer: &str,
+        body: &str,
+        author: &str,
+        now: Instant,
+    ) -> Result<(), ActionError> {
+        if body.trim().is_empty() || body.len() > MAX_BODY {
+            return Err(ActionError::BadInput(
+                "a message is 1 to 8192 bytes of text",
+            ));
+        }
+        if !customer.chars().all(|c| c.is_ascii_digit() || c == '+') {
+            return Err(ActionError::BadInput("the customer is a phone number"));
+        }
+        let Some(line_cfg) = self.config.routing.line(line).cloned() else {
+            return Err(ActionError::BadInput("not one of our lines"));
+        };
+        let Some(addr) = self.config.routing.trunks.iter().find_map(|t| t.send_to) else {
+            return Err(ActionError::WrongState(
+                "no trunk has a send_to address for messages",
+            ));
+        };
+        let Some(local) = self.config.local_for(Transport::Udp, addr) else {
+            return Err(ActionError::WrongState(
+                "no UDP listen address to reach the trunk",
+            ));
+        };
+        let dest = Destination {
+            transport: Transport::Udp,
+            local,
+            dest: addr,
+            conn: None,
+        };
+        let Ok(target) = Uri::parse(Bytes::from(format!("sip:{customer}@{addr}"))) else {
+            return Err(ActionError::BadInput("the customer is a phone number"));
+        };
+        let from = format!("<sip:{line}@{}>", self.config.domain);
+        let to = format!("<sip:{customer}@{addr}>");
+        let Some(call_id) = self.send_message_request(target, dest, from, to, body, &[], now)
+        else {
+            return Err(ActionError::WrongState("the message could not be sent"));
+        };
+        info!(line, author, "message to a customer");
+        let audience = self.line_agents(&line_cfg);
+        self.push_message(MessageNotice {
+            line: line.to_owned(),
+            customer: customer.to_owned(),
+            direction: MessageDirection::Outbound,
+            body: body.to_owned(),
+            author: Some(author.to_owned()),
+            sip_call_id: call_id,
+            audience,
+        });
+        self.drain_transactions(now);
+        Ok(())
+    }
+
+    fn push_message(&mut self, notice: MessageNotice) {
+        if let Some(q) = self.message_notices.as_mut() {
+            q.push_back(notice);
+        }
+    }
+
+    /// The next message notice (enabled with [`Engine::enable_notices`]).
+    pub fn poll_message(&mut self) -> Option<MessageNotice> {
+        self.message_notices.as_mut()?.pop_front()
+    }
+}
