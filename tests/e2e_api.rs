@@ -435,3 +435,84 @@ fn a_customer_message_reaches_the_agents_and_the_conversation_and_a_reply_goes_o
         ]
     );
 }
+
+#[test]
+fn transfer_through_the_api_hangs_up_the_agent_and_rings_the_target() {
+    let d = Daemon::start(&config(""));
+    let mut a1 = Phone::new("a1");
+    assert_eq!(status_code(&a1.sip.register(d.addr(), "pw1").1), 200);
+    let mut a2 = Phone::new("a2");
+    assert_eq!(status_code(&a2.sip.register(d.addr(), "pw2").1), 200);
+    let mut caller = Phone::new("+33655555555");
+    let offer = caller.sdp(caller.rtp_port(), &[(8, "PCMA/8000")]);
+    // +33100000009 starts with the IVR; dial a1 directly through the desk team instead and
+    // let a1 answer first.
+    let invite = caller.sip.request_with_body(
+        "INVITE",
+        &format!("sip:+33100000001@{}", d.addr()),
+        &[
+            format!("Contact: <sip:caller@{}>", caller.sip.local),
+            "Content-Type: application/sdp".into(),
+        ],
+        &offer,
+    );
+    caller.sip.send_to(d.addr(), &invite).expect("INVITE");
+    let inv1 = a1.next(Duration::from_secs(5)).expect("INVITE to a1");
+    let first_a2 = a2.next(Duration::from_secs(5)).expect("INVITE to a2");
+    let ringing = reply(&first_a2, "180 Ringing", "t2", &[], "");
+    a2.sip.send_to(d.addr(), &ringing).expect("180");
+    let answer = a1.sdp(a1.rtp_port(), &[(8, "PCMA/8000")]);
+    let ok = reply(
+        &inv1,
+        "200 OK",
+        "t1",
+        &[
+            format!("Contact: <sip:a1@{}>", a1.sip.local),
+            "Content-Type: application/sdp".into(),
+        ],
+        &answer,
+    );
+    a1.sip.send_to(d.addr(), &ok).expect("200");
+    let _ack = a1.next(Duration::from_secs(5)).expect("ACK");
+    // a2's ringing branch is cancelled; answer the CANCEL and the INVITE's 487 is sent by us.
+    let cancel = loop {
+        let msg = a2.next(Duration::from_secs(5)).expect("CANCEL to a2");
+        if msg.starts_with("CANCEL ") {
+            break msg;
+        }
+    };
+    a2.sip
+        .send_to(d.addr(), &reply(&cancel, "200 OK", "t2", &[], ""))
+        .expect("200 to CANCEL");
+    a2.sip
+        .send_to(
+            d.addr(),
+            &reply(&first_a2, "487 Request Terminated", "t2", &[], ""),
+        )
+        .expect("487");
+    let call = header(&inv1, "X-Switchboard-Call")
+        .expect("call")
+        .to_string();
+    let (status, body) = http(
+        d.api_addr(),
+        "POST",
+        &format!("/v1/calls/{call}/transfer"),
+        Some(A1_TOKEN),
+        Some(r#"{"target":"user:a2"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let bye = loop {
+        let msg = a1.next(Duration::from_secs(5)).expect("BYE to a1");
+        if msg.starts_with("BYE ") {
+            break msg;
+        }
+    };
+    assert!(bye.starts_with("BYE "), "{bye}");
+    let again = loop {
+        let msg = a2.next(Duration::from_secs(5)).expect("INVITE to a2");
+        if msg.starts_with("INVITE ") && header(&msg, "Call-ID") != header(&first_a2, "Call-ID") {
+            break msg;
+        }
+    };
+    assert_eq!(header(&again, "X-Switchboard-Call"), Some(call.as_str()));
+}

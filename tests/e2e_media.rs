@@ -6,8 +6,8 @@
 
 mod common;
 
-use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::net::UdpSocket;
+use std::time::Duration;
 
 use common::phone::*;
 use common::*;
@@ -263,4 +263,101 @@ fn a_caller_without_a_common_codec_gets_488() {
     );
     let answer = caller.sip.transact(d.addr(), &invite).expect("an answer");
     assert_eq!(status_code(&answer), 488, "{answer}");
+}
+
+/// The frequency with the most energy among 100..1000 Hz in 10 Hz steps (Goertzel).
+fn dominant_hz(samples: &[i16], rate: f64) -> f64 {
+    let mut best = (0.0, 0.0);
+    let mut f = 100.0;
+    while f <= 1000.0 {
+        let w = 2.0 * std::f64::consts::PI * f / rate;
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for &x in samples {
+            let s0 = f64::from(x) + 2.0 * w.cos() * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
+        if power > best.1 {
+            best = (f, power);
+        }
+        f += 10.0;
+    }
+    best.0
+}
+
+fn tone(hz: f64, rate: f64, start: usize, n: usize) -> Vec<i16> {
+    (start..start + n)
+        .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * hz * i as f64 / rate).sin()) as i16)
+        .collect()
+}
+
+#[test]
+fn a_pcma_caller_and_an_opus_agent_hear_each_other_through_the_transcoder() {
+    let d = daemon("60s");
+    let c = call(&d, &[PCMA], &[(111, "opus/48000/2")]);
+    let to_caller = sdp_addr(&c.ok);
+    let to_agent = sdp_addr(&c.invite);
+    assert!(
+        c.ok.contains("RTP/AVP 8"),
+        "the caller keeps PCMA: {}",
+        c.ok
+    );
+    let mut encoder = codec::OpusEncoder::new(&codec::OpusConfig::voip(codec::SampleRate::Hz48000))
+        .expect("opus encoder");
+    let mut opus = [0u8; 1500];
+    // 1 s each way: a 440 Hz tone from the caller (PCMA), 660 Hz from the agent (Opus).
+    for i in 0..50usize {
+        let pcm = tone(440.0, 8000.0, i * 160, 160);
+        let mut alaw = [0u8; 160];
+        codec::G711Law::Alaw.encode(&pcm, &mut alaw).expect("alaw");
+        let p = rtp_packet(8, i as u16, (i * 160) as u32, 0x1111, &alaw);
+        c.caller.rtp.send_to(&p, to_caller).expect("caller rtp");
+        let pcm = tone(660.0, 48000.0, i * 960, 960);
+        let n = encoder.encode(&pcm, &mut opus).expect("encode");
+        let p = rtp_packet(111, i as u16, (i * 960) as u32, 0x2222, &opus[..n]);
+        c.agent.rtp.send_to(&p, to_agent).expect("agent rtp");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let at_agent = drain(&c.agent.rtp, Duration::from_millis(500));
+    let at_caller = drain(&c.caller.rtp, Duration::from_millis(300));
+    assert!(
+        at_agent.len() > 30,
+        "{} Opus packets; log:\n{}",
+        at_agent.len(),
+        tail(&d.log(), 30)
+    );
+    assert!(at_caller.len() > 30, "{} PCMA packets", at_caller.len());
+    assert!(
+        at_agent.iter().all(|(p, _)| p[1] & 0x7f == 111),
+        "Opus to the agent"
+    );
+    assert!(
+        at_caller.iter().all(|(p, _)| p[1] & 0x7f == 8),
+        "PCMA to the caller"
+    );
+
+    let mut decoder = codec::OpusDecoder::new(codec::SampleRate::Hz48000).expect("decoder");
+    let mut heard = Vec::new();
+    let mut frame = vec![0i16; 5760];
+    for (p, _) in &at_agent {
+        let n = decoder.decode(&p[12..], &mut frame).expect("decode");
+        heard.extend_from_slice(&frame[..n]);
+    }
+    // Skip the codec's start-up, then find the tone.
+    let heard = &heard[heard.len() / 4..];
+    let f = dominant_hz(heard, 48000.0);
+    assert!((f - 440.0).abs() <= 20.0, "the agent hears {f} Hz");
+
+    let mut heard = Vec::new();
+    for (p, _) in &at_caller {
+        let mut pcm = vec![0i16; p.len() - 12];
+        codec::G711Law::Alaw
+            .decode(&p[12..], &mut pcm)
+            .expect("alaw");
+        heard.extend_from_slice(&pcm);
+    }
+    let heard = &heard[heard.len() / 4..];
+    let f = dominant_hz(heard, 8000.0);
+    assert!((f - 660.0).abs() <= 20.0, "the caller hears {f} Hz");
 }

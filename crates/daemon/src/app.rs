@@ -374,10 +374,26 @@ impl App {
                 501,
                 "remote answer is not supported: answer on the phone",
             )),
-            Action::Transfer { .. } => Err(ActionError::with_status(
-                501,
-                "transfer is not supported by this node yet",
-            )),
+            Action::Transfer { call, target } => {
+                let to = match target {
+                    api::TransferTarget::User(u) => engine::TransferTarget::User(u.clone()),
+                    api::TransferTarget::Team(t) => engine::TransferTarget::Team(t.clone()),
+                    api::TransferTarget::Number(n) => engine::TransferTarget::Line(n.clone()),
+                };
+                let snapshot = engine.call_snapshot(call);
+                let done = engine.transfer(call, to, now).map_err(verdict);
+                if let (Ok(()), Some(snap), Some(store)) = (&done, snapshot, &self.store) {
+                    let log = store::SystemLog {
+                        action: store::LogAction::Transferred,
+                        actor: snap.record.answered_by.as_ref().map(|u| u.to_string()),
+                        detail: Some(target.to_string()),
+                        at: now_ms() as i64,
+                    };
+                    let key = ConversationKey::new(snap.line.clone(), snap.caller_number.clone());
+                    let _ = store.submit(Write::Log(key, log));
+                }
+                done
+            }
             Action::SendMessage {
                 line,
                 customer,

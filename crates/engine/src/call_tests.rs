@@ -1294,7 +1294,10 @@ fn ivr_answers_plays_the_menu_and_a_key_rings_with_the_branch() {
         log.contains(&"update Agent 198.51.100.1:5000 PCMA".to_string()),
         "{log:?}"
     );
-    assert_eq!(log.last().map(String::as_str), Some("paused false"));
+    assert!(
+        log.ends_with(&["paused false".to_string(), "stop Caller".to_string()]),
+        "{log:?}"
+    );
 }
 
 #[test]
@@ -1465,4 +1468,77 @@ fn hold_from_the_api_reinvites_the_caller_sendonly_with_music() {
     );
     w.e.send_dtmf(&id, "12#", now).expect("dtmf");
     assert!(media.log().contains(&"dtmf Caller 12#".to_string()));
+}
+
+#[test]
+fn blind_transfer_from_the_api_hangs_up_the_agent_and_rings_the_target_under_the_same_call() {
+    let (mut w, media) = World::anchored();
+    w.all_registered();
+    w.dial("+33100000002");
+    w.answer(ALICE, "a1");
+    w.caller_ack();
+    let id = hdr(&w.invite_to(ALICE), "X-Switchboard-Call");
+    let now = w.now;
+    w.e.transfer(&id, crate::TransferTarget::User("carol".into()), now)
+        .expect("transfer");
+    w.take();
+    assert_eq!(
+        w.count_to(ALICE, "BYE"),
+        1,
+        "the transferring agent is hung up"
+    );
+    let inv = w.invite_to(CAROL);
+    assert_eq!(hdr(&inv, "X-Switchboard-Call"), id, "same call");
+    assert!(media
+        .log()
+        .contains(&"play Caller builtin:hold true".to_string()));
+    w.answer(CAROL, "c9");
+    assert_eq!(
+        w.caller_statuses().iter().filter(|s| **s == 200).count(),
+        1,
+        "the caller is not answered again"
+    );
+    assert!(matches!(w.e.call_phase(&id), Some(Phase::Bridged(_))));
+    assert_eq!(
+        w.e.call(&id)
+            .and_then(|r| r.answered_by.clone())
+            .map(|u| u.to_string()),
+        Some("carol".to_string())
+    );
+    assert!(media.log().contains(&"stop Caller".to_string()));
+    assert_eq!(
+        w.e.transfer(&id, crate::TransferTarget::Line("+999".into()), now),
+        Err(crate::ActionError::BadInput(
+            "transfers go to users, teams and our own lines"
+        ))
+    );
+}
+
+#[test]
+fn refer_from_the_agents_phone_is_a_blind_transfer() {
+    let mut w = World::new();
+    w.all_registered();
+    w.dial("+33100000002");
+    w.answer(ALICE, "a1");
+    w.caller_ack();
+    let inv = w.invite_to(ALICE);
+    let refer = format!(
+        "REFER sip:switchboard@{LOCAL} SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKrefer1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: {};tag=a1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 REFER\r\n\
+         Contact: <sip:phone@{ALICE}>\r\nRefer-To: <sip:bob@127.0.0.1>\r\nContent-Length: 0\r\n\r\n",
+        hdr(&inv, "To"),
+        hdr(&inv, "From"),
+        hdr(&inv, "Call-ID"),
+    );
+    let out = w.send(ALICE, &refer);
+    assert!(out.iter().any(|m| status_of(m) == 202), "{out:?}");
+    let notify = w
+        .to(ALICE)
+        .into_iter()
+        .find(|m| method_of(m) == "NOTIFY")
+        .expect("NOTIFY");
+    assert_eq!(hdr(&notify, "Event"), "refer");
+    assert!(body(&notify).starts_with("SIP/2.0 200"), "{notify}");
+    assert_eq!(w.count_to(ALICE, "BYE"), 1);
+    assert_eq!(w.count_to(BOB, "INVITE"), 1);
 }

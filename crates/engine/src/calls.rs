@@ -69,7 +69,7 @@ use sip_msg::{HeaderName, Method, Request, Response, Uri};
 use tracing::{debug, info, warn};
 
 use crate::media::{CallMedia, MediaEvent, OfferError, RemoteMedia, Side};
-use crate::notice::{ActionError, AgentState, CallNotice, CallSnapshot, Notice};
+use crate::notice::{ActionError, AgentState, CallNotice, CallSnapshot, Notice, TransferTarget};
 use crate::uas::{reason_phrase, ALLOW, BRANCH_PREFIX};
 use crate::wire::{Destination, Wire};
 use crate::{Engine, Inbound, Transport};
@@ -155,6 +155,8 @@ enum ClientKind {
     Probe,
     /// A session refresh we send (RFC 4028), a re-INVITE.
     Refresh,
+    /// Anything whose answer changes nothing (the NOTIFY ending a REFER).
+    Notice,
 }
 
 /// `Min-SE` we demand and announce (RFC 4028 §4).
@@ -532,7 +534,7 @@ impl Engine {
         };
         let line = match &target {
             routing::Target::Line { number, .. } => number.to_string(),
-            routing::Target::User(_) => dialled.clone(),
+            routing::Target::User(_) | routing::Target::Team(_) => dialled.clone(),
         };
         let media = match self.anchor(req, id.as_str()) {
             Ok(m) => m,
@@ -1052,8 +1054,11 @@ impl Engine {
         info!(call = %call.id, agent = %user, "answered");
         self.stats.calls_answered += 1;
         if caller_answered {
-            // The caller was answered by the IVR: the agent's leg joins its media, and the
-            // caller's dialog, timer and SDP stay as they are.
+            // The caller was answered by the IVR (or is being transferred): the agent's leg
+            // joins its media, and the caller's dialog, timer and SDP stay as they are.
+            if let Some(relay) = self.media.as_mut() {
+                relay.stop_playback(call.id.as_str(), Side::Caller);
+            }
             let agent_timer = call.agents.get(&branch).and_then(|a| a.timer.as_ref());
             call.probe_at = (call.caller.timer.is_none() || agent_timer.is_none())
                 .then(|| now + session_expires);
@@ -1334,7 +1339,8 @@ impl Engine {
                 .ok()?;
             let kind = match method {
                 Method::Bye => ClientKind::Bye,
-                _ => ClientKind::Probe,
+                Method::Options => ClientKind::Probe,
+                _ => ClientKind::Notice,
             };
             (id, Some(kind))
         };
@@ -1807,6 +1813,11 @@ impl Engine {
             }
             Method::Invite if answered_caller => {
                 self.reinvite_while_answered(req, key, to, ck, now);
+                self.settle_call(ck, now);
+                true
+            }
+            Method::Refer => {
+                self.on_refer(req, key, to, ck, leg, now);
                 self.settle_call(ck, now);
                 true
             }
@@ -2742,6 +2753,166 @@ impl Engine {
         };
         relay.send_dtmf(call.id.as_str(), Side::Caller, digits);
         Ok(())
+    }
+
+    /// Blind transfer of an answered call (the API's transfer, or the agent's REFER): the
+    /// agent's leg is hung up, the caller hears hold music while the target rings, and the
+    /// call goes on under the same id, with its IVR branch and path.
+    pub fn transfer(
+        &mut self,
+        id: &str,
+        to: TransferTarget,
+        now: Instant,
+    ) -> Result<(), ActionError> {
+        let ck = self.live_call(id)?;
+        let cfg = self.config.routing.clone();
+        let target = match &to {
+            TransferTarget::User(u) => {
+                let user: UserId = u.parse().map_err(|_| ActionError::UnknownAgent)?;
+                if cfg.user(user.as_str()).is_none() {
+                    return Err(ActionError::UnknownAgent);
+                }
+                routing::Target::User(user)
+            }
+            TransferTarget::Team(t) => {
+                let team = cfg.team(t).ok_or(ActionError::BadInput("no such team"))?;
+                routing::Target::Team(team.id.clone())
+            }
+            TransferTarget::Line(n) => {
+                let line = cfg.line(n).ok_or(ActionError::BadInput(
+                    "transfers go to users, teams and our own lines",
+                ))?;
+                routing::Target::Line {
+                    number: line.number.clone(),
+                    open: true,
+                }
+            }
+        };
+        let Some(call) = self.calls.calls.get(&ck) else {
+            return Err(ActionError::UnknownCall);
+        };
+        let Phase::Bridged(winner) = call.phase else {
+            return Err(ActionError::WrongState(
+                "only an answered call can be transferred",
+            ));
+        };
+        let setup = CallSetup {
+            id: call.id.clone(),
+            now,
+            wall: self.wall(now),
+            seed: self.next_random(),
+        };
+        let routing = CallRouting::new(cfg, target, setup).map_err(|e| {
+            warn!(error = %e, "transfer target refused");
+            ActionError::BadInput("the transfer target cannot be routed")
+        })?;
+        // The agent who transferred is done with the call.
+        self.send_in_dialog(ck, Leg::Agent(winner), Method::Bye, None, now);
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return Err(ActionError::UnknownCall);
+        };
+        info!(call = %call.id, target = ?to, "blind transfer");
+        let old = std::mem::take(&mut call.agents);
+        let former = old.get(&winner).map(|a| a.user.clone());
+        for agent in old.values() {
+            if let Some(d) = &agent.dialog {
+                self.calls.dialogs.remove(&d.key());
+            }
+        }
+        call.retx.retain(|r| r.leg == Leg::Caller);
+        call.routing = routing;
+        call.phase = Phase::Routing;
+        call.last_provisional = None;
+        let agent_timer = false;
+        call.probe_at =
+            (call.caller.timer.is_none() || agent_timer).then(|| now + self.config.session_expires);
+        let call_id = call.id.to_string();
+        if let Some(user) = former {
+            self.calls.presence.call_ended(&user, now);
+        }
+        if let Some(relay) = self.media.as_mut() {
+            relay.set_paused(&call_id, true);
+            relay.play(&call_id, Side::Caller, crate::media::HOLD_MUSIC, true);
+        }
+        {
+            let dir = directory!(self, now);
+            if let Some(call) = self.calls.calls.get_mut(&ck) {
+                call.routing.start(now, &dir);
+            }
+        }
+        self.run_outputs(ck, now);
+        self.drain_transactions(now);
+        Ok(())
+    }
+
+    /// REFER from the bridged agent (a blind transfer from the phone, RFC 3515): 202, a final
+    /// NOTIFY, then [`Engine::transfer`] to the Refer-To user, team or line.
+    fn on_refer(
+        &mut self,
+        req: &Request,
+        key: &TransactionKey,
+        to: Destination,
+        ck: CallKey,
+        leg: Leg,
+        now: Instant,
+    ) {
+        let bridged_agent = matches!(
+            (self.calls.calls.get(&ck).map(|c| c.phase), leg),
+            (Some(Phase::Bridged(w)), Leg::Agent(b)) if w == b
+        );
+        if !bridged_agent {
+            self.respond(req, key, to, 403, "Forbidden", now);
+            return;
+        }
+        let refer_to = req
+            .headers
+            .get(&HeaderName::from_static("Refer-To"))
+            .or_else(|| req.headers.get(&HeaderName::from_static("r")))
+            .map(|v| text(v))
+            .unwrap_or_default();
+        let uri = refer_to
+            .trim()
+            .trim_start_matches('<')
+            .split(['>', ';'])
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let user = Uri::parse(Bytes::from(uri))
+            .ok()
+            .and_then(|u| u.user_unescaped().map(|u| text(&u)))
+            .unwrap_or_default();
+        let cfg = self.config.routing.clone();
+        let target = if cfg.user(&user).is_some() {
+            TransferTarget::User(user)
+        } else if cfg.team(&user).is_some() {
+            TransferTarget::Team(user)
+        } else if cfg.line(&user).is_some() {
+            TransferTarget::Line(user)
+        } else {
+            info!(refer_to = %refer_to, "REFER to nobody we route to: 403");
+            self.respond(req, key, to, 403, "Forbidden", now);
+            return;
+        };
+        self.respond(req, key, to, 202, "Accepted", now);
+        let sipfrag = (
+            Some(Bytes::from_static(b"message/sipfrag;version=2.0")),
+            Bytes::from_static(b"SIP/2.0 200 OK\r\n"),
+        );
+        let extra = vec![
+            (HeaderName::from_static("Event"), "refer".to_string()),
+            (
+                HeaderName::from_static("Subscription-State"),
+                "terminated;reason=noresource".to_string(),
+            ),
+        ];
+        self.send_in_dialog_with(ck, leg, Method::Notify, Some(sipfrag), extra, now);
+        let id = match self.calls.calls.get(&ck) {
+            Some(c) => c.id.to_string(),
+            None => return,
+        };
+        if let Err(e) = self.transfer(&id, target, now) {
+            warn!(error = %e, "REFER accepted but the transfer failed");
+        }
     }
 
     /// Available or away: routing skips an away agent.

@@ -34,7 +34,9 @@ use bytes::Bytes;
 pub use calls::{Phase, ENDED_CALLS_KEPT};
 pub use media::{MediaControl, MediaEvent, MediaPorts, MediaUnavailable, RemoteMedia, Side};
 pub use messages::{MessageDirection, MessageNotice};
-pub use notice::{ActionError, AgentState, CallNotice, CallSnapshot, CallerNames, Notice};
+pub use notice::{
+    ActionError, AgentState, CallNotice, CallSnapshot, CallerNames, Notice, TransferTarget,
+};
 pub use routing::{CallRecord, EndReason};
 pub use wire::Wire;
 

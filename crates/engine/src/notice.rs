@@ -126,3 +126,12 @@ pub enum ActionError {
 pub trait CallerNames: Send {
     fn name(&self, number: &str) -> Option<String>;
 }
+
+/// Where a blind transfer sends the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransferTarget {
+    User(String),
+    Team(String),
+    /// One of our lines: its steps ring.
+    Line(String),
+}

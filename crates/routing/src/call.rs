@@ -270,6 +270,12 @@ impl CallRouting {
                 }
                 VecDeque::from([Route::User(user.clone())])
             }
+            Target::Team(team) => {
+                if config.team(team.as_str()).is_none() {
+                    return Err(Error::UnknownTeam(team.to_string()));
+                }
+                VecDeque::from([Route::Team(team.clone())])
+            }
         };
         let record = CallRecord::new(setup.id, target, setup.now, setup.wall);
         Ok(CallRouting {

@@ -86,6 +86,8 @@ pub enum Target {
         open: bool,
     },
     User(#[serde(serialize_with = "ser::display")] UserId),
+    /// A team's members, as one step (a transfer to a team).
+    Team(#[serde(serialize_with = "ser::display")] config::TeamId),
 }
 
 /// Decides what an inbound INVITE for `dialled` (the Request-URI user part) from `source`

@@ -14,6 +14,9 @@ pub enum Error {
     /// The target names a user this configuration does not have.
     #[error("user {0} is not in this configuration")]
     UnknownUser(String),
+    /// The target names a team this configuration does not have.
+    #[error("team {0} is not in this configuration")]
+    UnknownTeam(String),
     /// [`crate::CallRouting::on_ivr_result`] while no IVR step is running.
     #[error("no IVR step is running on this call")]
     NotInIvr,
