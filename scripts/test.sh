@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, unit, property, RFC-vector and end-to-end tests
-# (the end-to-end tests start the daemon on loopback and drive it with sipp).
+# (the end-to-end tests start the daemon on loopback and drive it with sipp; the console's
+# browser tests drive Debian's headless Chromium through chromedriver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh build-essential pkg-config cmake sip-tester
+source scripts/setup.sh build-essential pkg-config cmake sip-tester chromium chromium-driver
+# The browser tests skip only when Chromium is absent; here it was installed, so they must run.
+export CONSOLE_BROWSER_REQUIRED=1
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -193,6 +193,18 @@ fn events_carry_line_caller_crm_name_and_ivr_branch_and_the_call_is_kept() {
     let (status, _) = http(d.api_addr(), "GET", path, None, None);
     assert_eq!(status, 401);
 
+    // The call shows in the metrics: its outcome, its fork branch, one registration at least.
+    let (status, metrics) = http(d.api_addr(), "GET", "/metrics", None, None);
+    assert_eq!(status, 200);
+    for line in [
+        "switchboard_calls_total{outcome=\"answered\"} 1",
+        "switchboard_fork_outcomes_total{outcome=\"answered\"} 1",
+        "switchboard_call_ringing_seconds_count 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    assert!(!metrics.contains("switchboard_registrations_total{result=\"registered\"} 0"));
+
     let mut d = d;
     d.restart();
     let (status, after) = read(&d, ADMIN);

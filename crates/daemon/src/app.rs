@@ -32,6 +32,8 @@ pub struct App {
     /// Answers of HTTP CRM lookups: (call id, card).
     card_tx: mpsc::UnboundedSender<(String, serde_json::Value)>,
     state: api::ApiState,
+    /// The engine's registration counters already turned into metrics.
+    registrations_seen: (u64, u64),
 }
 
 /// Where the node loop gets the agents' side's inputs.
@@ -53,6 +55,7 @@ impl engine::CallerNames for DirectoryNames {
 pub async fn start(
     cfg: &config::Config,
     engine: &mut Engine,
+    metrics: api::Metrics,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> io::Result<(App, AppInputs)> {
     let store = StoreHandle::open(&cfg.store.path, store::StoreOptions::default())
@@ -65,11 +68,14 @@ pub async fn start(
     engine.enable_notices();
 
     let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
-    let parts = api::ApiParts::new(
-        api::Accounts::from_config(cfg),
-        commands_tx,
-        Arc::new(StoreConversations(store.clone())),
-    );
+    let parts = api::ApiParts {
+        metrics,
+        ..api::ApiParts::new(
+            api::Accounts::from_config(cfg),
+            commands_tx,
+            Arc::new(StoreConversations(store.clone())),
+        )
+    };
     let state = api::ApiState::new(parts);
     let publisher = api::Publisher::new(state.calls().clone(), state.events().clone());
     let metrics = state.metrics().clone();
@@ -86,7 +92,9 @@ pub async fn start(
             }
         }
     };
-    tokio::spawn(api::serve(listener, state.clone(), until));
+    // The agent console (crates/console) is served at `/` beside the API.
+    let router = api::router_with(console::router(), state.clone());
+    tokio::spawn(api::serve_router(listener, router, state.clone(), until));
     let (card_tx, cards) = mpsc::unbounded_channel();
     Ok((
         App {
@@ -97,6 +105,7 @@ pub async fn start(
             cards: HashMap::new(),
             card_tx,
             state,
+            registrations_seen: (0, 0),
         },
         AppInputs { commands, cards },
     ))
@@ -130,6 +139,16 @@ impl App {
         while let Some(message) = engine.poll_message() {
             self.on_message(message);
         }
+        let stats = engine.stats();
+        let (ok, failed) = (stats.registrations, stats.auth_failures);
+        for _ in self.registrations_seen.0..ok {
+            self.metrics
+                .registration(api::RegistrationResult::Registered);
+        }
+        for _ in self.registrations_seen.1..failed {
+            self.metrics.registration(api::RegistrationResult::Rejected);
+        }
+        self.registrations_seen = (ok, failed);
         self.metrics.set_active_calls(self.publisher.calls().len());
     }
 
@@ -154,6 +173,7 @@ impl App {
             CallNotice::IvrChoice { .. } => Event::ivr_choice(at, view),
             CallNotice::Ended => {
                 self.metrics.call_ended(outcome(&call));
+                fork_outcomes(&call, &self.metrics);
                 self.cards.remove(&call.id);
                 self.record(&call, &view);
                 Event::call_ended(at, view)
@@ -370,10 +390,7 @@ impl App {
             Action::SetAvailability { user, available } => {
                 engine.set_availability(user, *available).map_err(verdict)
             }
-            Action::Accept { .. } => Err(ActionError::with_status(
-                501,
-                "remote answer is not supported: answer on the phone",
-            )),
+            Action::Accept { call, agent } => engine.accept(call, agent, now).map_err(verdict),
             Action::Transfer { call, target } => {
                 let to = match target {
                     api::TransferTarget::User(u) => engine::TransferTarget::User(u.clone()),
@@ -420,6 +437,28 @@ fn verdict(e: engine::ActionError) -> ActionError {
             ActionError::conflict(e.to_string())
         }
         engine::ActionError::BadInput(_) => ActionError::unprocessable(e.to_string()),
+    }
+}
+
+/// Each agent branch's fate, from the call's timeline.
+fn fork_outcomes(call: &CallSnapshot, metrics: &api::Metrics) {
+    use routing::TimelineEvent as T;
+    let mut settled = 0usize;
+    for entry in &call.record.timeline {
+        let outcome = match &entry.event {
+            T::Answered { .. } => api::ForkOutcome::Answered,
+            T::Declined { .. } => api::ForkOutcome::Declined,
+            T::BranchFailed { .. } => api::ForkOutcome::Failed,
+            T::AgentTimeout { .. } => api::ForkOutcome::NoAnswer,
+            T::LateAnswer { .. } => api::ForkOutcome::LateAnswer,
+            _ => continue,
+        };
+        settled += 1;
+        metrics.fork_branch(outcome);
+    }
+    let rung = call.record.agents_rung.len();
+    for _ in settled..rung {
+        metrics.fork_branch(api::ForkOutcome::Cancelled);
     }
 }
 

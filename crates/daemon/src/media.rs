@@ -70,6 +70,7 @@ pub struct RelayShell {
 /// Starts the relay thread. Events for the engine come out of the receiver.
 pub fn start(
     cfg: &config::Config,
+    metrics: api::Metrics,
 ) -> io::Result<(RelayShell, mpsc::UnboundedReceiver<(String, MediaEvent)>)> {
     let ports = PortAllocator::new(cfg.media.ip, cfg.media.rtp_ports.clone())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("media ports: {e}")))?;
@@ -109,6 +110,7 @@ pub fn start(
                     calls: HashMap::new(),
                     prompts: HashMap::new(),
                     events: event_tx,
+                    metrics,
                 }
                 .run(command_rx, relay_events)
                 .await;
@@ -243,6 +245,7 @@ struct Control {
     /// Prompts decoded and pre-encoded once, by path.
     prompts: HashMap<String, Arc<Prompt>>,
     events: mpsc::UnboundedSender<(String, MediaEvent)>,
+    metrics: api::Metrics,
 }
 
 impl Control {
@@ -367,6 +370,16 @@ impl Control {
                 if let Some(id) = self.sessions.remove(&call) {
                     self.calls.remove(&id);
                     if let Some(stats) = self.relay.close(id).await {
+                        let lost = stats.a.rtp.cumulative_lost().max(0)
+                            + stats.b.rtp.cumulative_lost().max(0);
+                        let jitter = stats
+                            .a
+                            .rtp
+                            .jitter_duration()
+                            .max(stats.b.rtp.jitter_duration());
+                        if stats.a.packets + stats.b.packets > 0 {
+                            self.metrics.rtp_call_quality(lost as u64, jitter);
+                        }
                         info!(
                             %call,
                             caller_packets = stats.a.packets,

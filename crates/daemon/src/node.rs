@@ -40,11 +40,12 @@ pub async fn run(cfg: config::Config, config_path: PathBuf) -> io::Result<()> {
     .await?;
     let mut engine = Engine::from_config(&cfg, rand::random(), rand::random())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("registrar: {e}")))?;
-    let (relay, mut media_rx) = crate::media::start(&cfg)?;
+    let metrics = api::Metrics::new();
+    let (relay, mut media_rx) = crate::media::start(&cfg, metrics.clone())?;
     let preloader = relay.preloader();
     preloader.preload(crate::media::prompts_of(&cfg));
     engine.set_media(Box::new(relay));
-    let (mut app, mut app_in) = crate::app::start(&cfg, &mut engine, shutdown_rx).await?;
+    let (mut app, mut app_in) = crate::app::start(&cfg, &mut engine, metrics, shutdown_rx).await?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;

@@ -2915,6 +2915,63 @@ impl Engine {
         }
     }
 
+    /// Remote answer: asks each of `agent`'s ringing phones to pick up, with an out-of-dialog
+    /// `NOTIFY` carrying `Event: talk` (the BroadWorks convention that Yealink, Polycom,
+    /// Snom and others implement when allowed). A phone that does not support it answers 489
+    /// and keeps ringing: the agent answers by hand.
+    pub fn accept(&mut self, id: &str, agent: &str, now: Instant) -> Result<(), ActionError> {
+        let ck = self.live_call(id)?;
+        let Some(call) = self.calls.calls.get(&ck) else {
+            return Err(ActionError::UnknownCall);
+        };
+        if call.phase != Phase::Routing {
+            return Err(ActionError::WrongState("the call is no longer ringing"));
+        }
+        let ringing: Vec<(Uri, Destination, Bytes)> = call
+            .agents
+            .values()
+            .filter(|a| {
+                a.user.as_str() == agent
+                    && a.invite_tx.is_some()
+                    && !a.cancel_sent
+                    && a.answer.is_none()
+            })
+            .map(|a| {
+                let to = a
+                    .invite
+                    .headers
+                    .get(&HeaderName::To)
+                    .cloned()
+                    .unwrap_or_default();
+                (a.invite.uri.clone(), a.dest, to)
+            })
+            .collect();
+        if ringing.is_empty() {
+            return Err(ActionError::WrongState(
+                "that agent's phones are not ringing",
+            ));
+        }
+        info!(call = %call.id, agent, phones = ringing.len(), "remote answer requested");
+        let from = format!("<sip:switchboard@{}>", self.config.domain);
+        for (target, dest, to) in ringing {
+            self.send_out_of_dialog(
+                Method::Notify,
+                target,
+                dest,
+                from.clone(),
+                text(&to),
+                None,
+                &[
+                    ("Event", "talk".to_string()),
+                    ("Subscription-State", "terminated".to_string()),
+                ],
+                now,
+            );
+        }
+        self.drain_transactions(now);
+        Ok(())
+    }
+
     /// Available or away: routing skips an away agent.
     pub fn set_availability(&mut self, user: &str, available: bool) -> Result<(), ActionError> {
         let user: UserId = user.parse().map_err(|_| ActionError::UnknownAgent)?;

@@ -197,10 +197,28 @@ impl Engine {
         extra: &[(&'static str, String)],
         now: Instant,
     ) -> Option<String> {
+        let body = Some((&b"text/plain;charset=utf-8"[..], body));
+        self.send_out_of_dialog(Method::Message, target, dest, from, to, body, extra, now)
+    }
+
+    /// A request outside any dialog, in its own client transaction whose outcome nobody
+    /// waits for; returns its Call-ID.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn send_out_of_dialog(
+        &mut self,
+        method: Method,
+        target: Uri,
+        dest: Destination,
+        from: String,
+        to: String,
+        body: Option<(&'static [u8], &str)>,
+        extra: &[(&'static str, String)],
+        now: Instant,
+    ) -> Option<String> {
         let branch = format!("{}{}", crate::uas::BRANCH_PREFIX, self.next_tag());
         let tag = self.next_tag();
         let call_id = format!("{}@switchboard", self.next_tag());
-        let mut req = Request::new(Method::Message, target);
+        let mut req = Request::new(method.clone(), target);
         req.headers.push(
             HeaderName::Via,
             format!(
@@ -214,18 +232,18 @@ impl Engine {
             .push(HeaderName::From, format!("{from};tag={tag}"));
         req.headers.push(HeaderName::To, to);
         req.headers.push(HeaderName::CallId, call_id.clone());
-        req.headers.push(HeaderName::CSeq, "1 MESSAGE");
+        req.headers
+            .push(HeaderName::CSeq, format!("1 {}", method.as_str()));
         req.headers
             .push(HeaderName::UserAgent, self.config.user_agent.clone());
         for (name, value) in extra {
             req.headers
                 .push(HeaderName::from_static(name), value.clone());
         }
-        req.set_body(
-            Bytes::from_static(b"text/plain;charset=utf-8"),
-            Bytes::from(body.to_owned()),
-        );
-        let key = TransactionKey::client(&branch, TxMethod::from_name("MESSAGE")).ok()?;
+        if let Some((ct, body)) = body {
+            req.set_body(Bytes::from_static(ct), Bytes::from(body.to_owned()));
+        }
+        let key = TransactionKey::client(&branch, TxMethod::from_name(method.as_str())).ok()?;
         let wire = Wire::new(dest, req.to_bytes());
         match self.transactions.insert_client_non_invite(
             key,
