@@ -400,6 +400,23 @@ impl Control {
         if let Some(p) = self.prompts.get(path) {
             return Some(p.clone());
         }
+        if path == engine::media::HOLD_MUSIC {
+            let music = tokio::task::spawn_blocking(|| {
+                Prompt::from_samples(&hold_music(), codec::SampleRate::Hz8000)
+            })
+            .await;
+            return match music {
+                Ok(Ok(p)) => {
+                    let p = Arc::new(p);
+                    self.prompts.insert(path.to_owned(), p.clone());
+                    Some(p)
+                }
+                _ => {
+                    warn!("hold music could not be encoded");
+                    None
+                }
+            };
+        }
         let owned = path.to_owned();
         let loaded = tokio::task::spawn_blocking(move || Prompt::from_wav_file(&owned)).await;
         match loaded {
@@ -417,5 +434,44 @@ impl Control {
                 None
             }
         }
+    }
+}
+
+/// Hold music, synthesised: a slow arpeggio (C, E, G, E an octave below middle C's
+/// neighbourhood) with soft attacks and releases, 3.2 s, looped by the player. Synthesised so
+/// the binary needs no audio file and no licence question arises.
+fn hold_music() -> Vec<i16> {
+    const RATE: f64 = 8000.0;
+    const NOTE: usize = 3200; // 400 ms
+    let notes = [
+        261.63, 329.63, 392.00, 329.63, 293.66, 349.23, 440.00, 349.23,
+    ];
+    let mut out = Vec::with_capacity(NOTE * notes.len());
+    for (n, hz) in notes.iter().enumerate() {
+        for i in 0..NOTE {
+            let t = (n * NOTE + i) as f64 / RATE;
+            // 40 ms attack, exponential decay: a soft bell rather than a beep.
+            let attack = (i as f64 / 320.0).min(1.0);
+            let decay = (-(i as f64) / (NOTE as f64 * 0.6)).exp();
+            let tone = (2.0 * std::f64::consts::PI * hz * t).sin()
+                + 0.3 * (4.0 * std::f64::consts::PI * hz * t).sin();
+            out.push((tone * attack * decay * 5000.0) as i16);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hold_music_is_audible_and_encodes_for_every_codec() {
+        let samples = hold_music();
+        assert_eq!(samples.len(), 3200 * 8);
+        let peak = samples.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+        assert!(peak > 3000, "{peak}");
+        let prompt = Prompt::from_samples(&samples, codec::SampleRate::Hz8000).expect("encode");
+        assert!(prompt.duration(media::stream::AudioCodec::Pcma).as_millis() >= 3200);
     }
 }
