@@ -1542,3 +1542,46 @@ fn refer_from_the_agents_phone_is_a_blind_transfer() {
     assert_eq!(w.count_to(ALICE, "BYE"), 1);
     assert_eq!(w.count_to(BOB, "INVITE"), 1);
 }
+
+#[test]
+fn an_agents_message_to_a_customer_goes_out_through_the_trunk_from_their_line() {
+    let config = CONFIG.replace(
+        "from = [\"192.0.2.0/24\"]",
+        "from = [\"192.0.2.0/24\"]\nsend_to = \"192.0.2.99:5060\"",
+    );
+    let loaded = config::parse_str(&config, Path::new("calls.toml")).expect("valid config");
+    let mut w = World::new();
+    w.e = Engine::from_config(&loaded.config, [3; 32], 11).expect("engine");
+    w.e.enable_notices();
+    w.all_registered();
+    let body = "Your order ships today";
+    let msg = format!(
+        "MESSAGE sip:+33655555555@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKmsg1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=m1\r\nTo: <sip:+33655555555@127.0.0.1>\r\n\
+         Call-ID: msg-1\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let out = w.send(ALICE, &msg);
+    assert!(out.iter().any(|m| status_of(m) == 202), "{out:?}");
+    let sent = w
+        .to("192.0.2.99:5060")
+        .into_iter()
+        .find(|m| method_of(m) == "MESSAGE")
+        .expect("MESSAGE to the carrier");
+    assert!(
+        sent.starts_with("MESSAGE sip:+33655555555@192.0.2.99:5060 "),
+        "{sent}"
+    );
+    assert!(hdr(&sent, "From").contains("+33100000001"), "{sent}");
+    assert_eq!(body(&sent), body);
+    let notice = w.e.poll_message().expect("a message notice");
+    assert_eq!(notice.direction, crate::MessageDirection::Outbound);
+    assert_eq!(notice.author.as_deref(), Some("alice"));
+    // A stranger may not use the trunk.
+    let stranger = msg
+        .replace(ALICE, "203.0.113.5:5060")
+        .replace("z9hG4bKmsg1", "z9hG4bKmsg2")
+        .replace("msg-1", "msg-2");
+    let out = w.send("203.0.113.5:5060", &stranger);
+    assert!(out.iter().any(|m| status_of(m) == 404), "{out:?}");
+}

@@ -75,7 +75,7 @@ impl Engine {
             .iter()
             .any(|t| t.from.iter().any(|n| n.contains(&inbound.peer.ip())));
         let Some(line) = self.config.routing.line(&dialled).cloned() else {
-            self.respond(req, key, to, 404, "Not Found", now);
+            self.message_from_agent(req, key, to, inbound, &dialled, now);
             return;
         };
         if !from_trunk {
@@ -122,6 +122,57 @@ impl Engine {
             sip_call_id: call_id,
             audience,
         });
+    }
+
+    /// A MESSAGE from an agent's phone to a customer's number: sent on through the trunk,
+    /// from the first line that reaches the agent, and kept in that line's conversation.
+    fn message_from_agent(
+        &mut self,
+        req: &Request,
+        key: &TransactionKey,
+        to: Destination,
+        inbound: &Inbound,
+        dialled: &str,
+        now: Instant,
+    ) {
+        let from_user = req
+            .headers
+            .from()
+            .ok()
+            .and_then(|f| f.uri.user_unescaped())
+            .map(|u| text(&u))
+            .unwrap_or_default();
+        let registered = self.config.routing.user(&from_user).is_some()
+            && self
+                .registrar
+                .lookup(&from_user, now)
+                .iter()
+                .any(|b| b.received.ip().to_canonical() == inbound.peer.ip().to_canonical());
+        let number = !dialled.is_empty() && dialled.chars().all(|c| c.is_ascii_digit() || c == '+');
+        if !registered || !number {
+            self.respond(req, key, to, 404, "Not Found", now);
+            return;
+        }
+        let line = self
+            .config
+            .routing
+            .numbers
+            .iter()
+            .find(|l| self.line_agents(l).contains(&from_user))
+            .map(|l| l.number.to_string());
+        let Some(line) = line else {
+            info!(user = %from_user, "MESSAGE from an agent no line reaches: 403");
+            self.respond(req, key, to, 403, "Forbidden", now);
+            return;
+        };
+        let body = text(&req.body);
+        match self.send_message(&line, dialled, &body, &from_user, now) {
+            Ok(()) => self.respond(req, key, to, 202, "Accepted", now),
+            Err(e) => {
+                info!(error = %e, "MESSAGE from an agent not sent");
+                self.respond(req, key, to, 488, "Not Acceptable Here", now);
+            }
+        }
     }
 
     /// The users a line reaches: those its steps and fallback name, and team members.
