@@ -1554,12 +1554,12 @@ fn an_agents_message_to_a_customer_goes_out_through_the_trunk_from_their_line() 
     w.e = Engine::from_config(&loaded.config, [3; 32], 11).expect("engine");
     w.e.enable_notices();
     w.all_registered();
-    let body = "Your order ships today";
+    let text_body = "Your order ships today";
     let msg = format!(
         "MESSAGE sip:+33655555555@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {ALICE};branch=z9hG4bKmsg1;rport\r\n\
          Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=m1\r\nTo: <sip:+33655555555@127.0.0.1>\r\n\
-         Call-ID: msg-1\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
+         Call-ID: msg-1\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text_body}",
+        text_body.len()
     );
     let out = w.send(ALICE, &msg);
     assert!(out.iter().any(|m| status_of(m) == 202), "{out:?}");
@@ -1573,7 +1573,7 @@ fn an_agents_message_to_a_customer_goes_out_through_the_trunk_from_their_line() 
         "{sent}"
     );
     assert!(hdr(&sent, "From").contains("+33100000001"), "{sent}");
-    assert_eq!(body(&sent), body);
+    assert_eq!(body(&sent), text_body);
     let notice = w.e.poll_message().expect("a message notice");
     assert_eq!(notice.direction, crate::MessageDirection::Outbound);
     assert_eq!(notice.author.as_deref(), Some("alice"));
