@@ -238,3 +238,140 @@ fn no_key_takes_the_no_input_route_without_branch_headers() {
     assert_eq!(header(&to_agent, "X-Switchboard-IVR-Branch"), None);
     assert_eq!(header(&to_agent, "X-Switchboard-IVR-Path"), None);
 }
+
+#[test]
+fn voicemail_records_the_caller_and_the_message_is_in_the_conversation() {
+    let (low, high) = rtp_range();
+    let config = format!(
+        r#"
+[sip]
+listen = ["udp:127.0.0.1:{{port}}"]
+domain = "127.0.0.1"
+
+[media]
+ip = "127.0.0.1"
+rtp_ports = "{low}-{high}"
+
+[api]
+listen = "127.0.0.1:0"
+tokens = [ {{ token = "admin-vm", role = "admin" }} ]
+
+[voicemail]
+max_length = "2s"
+
+[[trunks]]
+name = "carrier"
+from = ["127.0.0.1/32"]
+
+[[users]]
+id = "a1"
+password = "pw1"
+
+[[numbers]]
+number = "+33100000007"
+steps = ["user:a1"]
+fallback = "voicemail"
+"#
+    );
+    let d = Daemon::start(&config);
+    let mut caller = Phone::new("+33677777777");
+    let offer = caller.sdp(caller.rtp_port(), &[(8, "PCMA/8000")]);
+    let invite = caller.sip.request_with_body(
+        "INVITE",
+        &format!("sip:+33100000007@{}", d.addr()),
+        &[
+            format!("Contact: <sip:caller@{}>", caller.sip.local),
+            "Content-Type: application/sdp".into(),
+        ],
+        &offer,
+    );
+    caller.sip.send_to(d.addr(), &invite).expect("INVITE");
+    let ok = caller
+        .next(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no answer; log:\n{}", tail(&d.log(), 40)));
+    assert!(ok.starts_with("SIP/2.0 200"), "voicemail answers: {ok}");
+    let ack = format!(
+        "ACK sip:switchboard@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK{};rport\r\nMax-Forwards: 70\r\n\
+         From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+        d.addr(),
+        caller.sip.local,
+        random_token(),
+        header(&ok, "From").unwrap_or_default(),
+        header(&ok, "To").unwrap_or_default(),
+        header(&ok, "Call-ID").unwrap_or_default(),
+    );
+    caller.sip.send_to(d.addr(), &ack).expect("ACK");
+    // The caller speaks (a 440 Hz tone) for longer than the 2 s limit.
+    let ours = sdp_addr(&ok);
+    for i in 0..150u32 {
+        let pcm: Vec<i16> = (0..160)
+            .map(|n| {
+                let t = f64::from(i * 160 + n) / 8000.0;
+                (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
+            })
+            .collect();
+        let mut alaw = [0u8; 160];
+        codec::G711Law::Alaw.encode(&pcm, &mut alaw).expect("alaw");
+        let p = rtp_packet(8, i as u16, i * 160, 0x7777, &alaw);
+        caller.rtp.send_to(&p, ours).expect("rtp");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The limit ends the call.
+    let bye = loop {
+        let msg = caller
+            .next(Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("no BYE; log:\n{}", tail(&d.log(), 40)));
+        if msg.starts_with("BYE ") {
+            break msg;
+        }
+    };
+    caller
+        .sip
+        .send_to(d.addr(), &reply(&bye, "200 OK", "c1", &[], ""))
+        .expect("200 to BYE");
+
+    // The message is on disk, readable, about 2 s of the caller's tone.
+    let dir = d.dir.path().join("var/voicemail");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let wav = loop {
+        let found = std::fs::read_dir(&dir)
+            .ok()
+            .and_then(|mut it| it.find_map(|e| e.ok().map(|e| e.path())))
+            .filter(|p| p.extension().is_some_and(|x| x == "wav"));
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recording in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let bytes = std::fs::read(&wav).expect("read the recording");
+    let parsed = codec::parse_wav(&bytes).expect("a valid WAV");
+    let secs = parsed.samples.len() as f64 / f64::from(parsed.sample_rate.hz());
+    assert!((1.5..=2.1).contains(&secs), "{secs} s recorded");
+    let loud = parsed
+        .samples
+        .iter()
+        .filter(|s| s.unsigned_abs() > 4000)
+        .count();
+    assert!(
+        loud > parsed.samples.len() / 4,
+        "the caller's voice is in it"
+    );
+
+    // And it is in the caller's conversation.
+    let path = "/v1/conversations/+33100000007/+33677777777";
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, body) = common::http::http(d.api_addr(), "GET", path, Some("admin-vm"), None);
+        if status == 200 && body.contains("\"outcome\":\"voicemail\"") {
+            assert!(body.contains(&*wav.to_string_lossy()), "{body}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status} {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

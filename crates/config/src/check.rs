@@ -213,6 +213,21 @@ pub(crate) fn build(raw: RawConfig, ctx: &mut Ctx<'_>) -> Config {
         crm.csv = Some(ctx.existing_file(p, &csv.clone(), "CSV file"));
     }
 
+    let mut voicemail = raw.voicemail;
+    if let Some(greeting) = &voicemail.greeting {
+        let p = KeyPath::root().k("voicemail").k("greeting");
+        voicemail.greeting = Some(ctx.existing_file(p, &greeting.clone(), "greeting file"));
+    }
+    voicemail.dir = ctx.resolve(&voicemail.dir);
+    if voicemail.max_length < Duration::from_secs(1)
+        || voicemail.max_length > Duration::from_secs(3600)
+    {
+        ctx.error(
+            KeyPath::root().k("voicemail").k("max_length"),
+            "must be between 1s and 1h",
+        );
+    }
+
     let config = Config::with_index(Config {
         sip: raw.sip,
         media,
@@ -225,6 +240,7 @@ pub(crate) fn build(raw: RawConfig, ctx: &mut Ctx<'_>) -> Config {
         ivr,
         contacts,
         crm,
+        voicemail,
         log: raw.log,
         base_dir: ctx.base.clone(),
         index: Default::default(),

@@ -41,6 +41,7 @@ pub struct Config {
     /// CRM cards (`[[contacts]]`); unique numbers.
     pub contacts: Vec<Contact>,
     pub crm: Crm,
+    pub voicemail: Voicemail,
     pub log: Log,
     /// The configuration file's directory; relative paths were resolved against it.
     pub base_dir: PathBuf,
@@ -297,6 +298,32 @@ impl Default for Store {
     fn default() -> Self {
         Store {
             path: defaults::store_path(),
+        }
+    }
+}
+
+/// `[voicemail]`: what the `voicemail` route does.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Voicemail {
+    /// Played before the tone; absolute path of an existing file once loaded. None: the tone
+    /// alone.
+    #[serde(default)]
+    pub greeting: Option<PathBuf>,
+    /// The longest message recorded.
+    #[serde(default = "defaults::voicemail_max", deserialize_with = "duration")]
+    pub max_length: Duration,
+    /// Where recordings go (one WAV per call); absolute once loaded.
+    #[serde(default = "defaults::voicemail_dir")]
+    pub dir: PathBuf,
+}
+
+impl Default for Voicemail {
+    fn default() -> Self {
+        Voicemail {
+            greeting: None,
+            max_length: defaults::voicemail_max(),
+            dir: defaults::voicemail_dir(),
         }
     }
 }
@@ -599,6 +626,12 @@ pub(crate) mod defaults {
     }
     pub fn store_path() -> PathBuf {
         PathBuf::from("var/switchboard.db")
+    }
+    pub fn voicemail_max() -> Duration {
+        Duration::from_secs(120)
+    }
+    pub fn voicemail_dir() -> PathBuf {
+        PathBuf::from("var/voicemail")
     }
     pub fn ring_timeout() -> Duration {
         Duration::from_secs(20)

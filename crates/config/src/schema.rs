@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::hours::{ClosedDate, SlotSpec, Zone};
-use crate::model::{defaults, Codec, Contact, Crm, Log, Sip, Store, Trunk, User};
+use crate::model::{defaults, Codec, Contact, Crm, Log, Sip, Store, Trunk, User, Voicemail};
 use crate::values::{Dtmf, Dur, IvrId, PhoneNumber, Route, RtpPorts, Secret, Step, TeamId, UserId};
 
 #[derive(Deserialize)]
@@ -36,6 +36,8 @@ pub(crate) struct RawConfig {
     pub contacts: Vec<Contact>,
     #[serde(default)]
     pub crm: Crm,
+    #[serde(default)]
+    pub voicemail: Voicemail,
     #[serde(default)]
     pub log: Log,
 }

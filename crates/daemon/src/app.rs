@@ -61,6 +61,12 @@ pub async fn start(
     let store = StoreHandle::open(&cfg.store.path, store::StoreOptions::default())
         .map_err(|e| io::Error::other(format!("store {}: {e}", cfg.store.path.display())))?;
     info!(path = %cfg.store.path.display(), "conversation store open");
+    std::fs::create_dir_all(&cfg.voicemail.dir).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("voicemail.dir {}: {e}", cfg.voicemail.dir.display()),
+        )
+    })?;
     let crm = crm::CrmLookup::from_config(&cfg.crm, &cfg.contacts)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("crm: {e}")))?;
     let crm = Arc::new(crm);
@@ -336,6 +342,7 @@ impl App {
         let record = &call.record;
         let started = view.created_at as i64;
         let outcome = match outcome(call) {
+            _ if call.voicemail.is_some() => store::CallOutcome::Voicemail,
             api::CallOutcome::Answered => store::CallOutcome::Answered,
             api::CallOutcome::Abandoned => store::CallOutcome::Abandoned,
             api::CallOutcome::NoAnswer | api::CallOutcome::Closed
@@ -361,7 +368,7 @@ impl App {
                 ivr_path: call.ivr_path.clone(),
                 caller_name: call.caller_name.clone(),
                 duration_ms: record.talk_time.map_or(0, |d| d.as_millis() as u64),
-                voicemail: None,
+                voicemail: call.voicemail.clone(),
                 crm_name: view
                     .crm
                     .as_ref()

@@ -54,6 +54,12 @@ enum Command {
         side: Side,
         digits: String,
     },
+    Record {
+        call: String,
+        side: Side,
+        path: std::path::PathBuf,
+        max: std::time::Duration,
+    },
     Close {
         call: String,
     },
@@ -108,6 +114,7 @@ pub fn start(
                     config: relay_config,
                     sessions: HashMap::new(),
                     calls: HashMap::new(),
+                    recording: Default::default(),
                     prompts: HashMap::new(),
                     events: event_tx,
                     metrics,
@@ -215,6 +222,15 @@ impl MediaControl for RelayShell {
         });
     }
 
+    fn record(&mut self, call: &str, side: Side, path: &std::path::Path, max: std::time::Duration) {
+        self.send(Command::Record {
+            call: call.to_owned(),
+            side,
+            path: path.to_owned(),
+            max,
+        });
+    }
+
     fn close(&mut self, call: &str) {
         self.send(Command::Close {
             call: call.to_owned(),
@@ -242,6 +258,9 @@ struct Control {
     config: RelayConfig,
     sessions: HashMap<String, SessionId>,
     calls: HashMap<SessionId, String>,
+    /// Sessions recording: their call stays known after the close until the recording is
+    /// on disk (its event comes after the close).
+    recording: std::collections::HashSet<SessionId>,
     /// Prompts decoded and pre-encoded once, by path.
     prompts: HashMap<String, Arc<Prompt>>,
     events: mpsc::UnboundedSender<(String, MediaEvent)>,
@@ -266,7 +285,7 @@ impl Control {
     }
 
     fn report(&mut self, id: SessionId, event: RelayEvent) {
-        let Some(call) = self.calls.get(&id) else {
+        let Some(call) = self.calls.get(&id).cloned() else {
             return;
         };
         let event = match event {
@@ -280,13 +299,33 @@ impl Control {
                 digit,
             },
             RelayEvent::PlaybackDone { leg } => MediaEvent::PlaybackDone { side: side_of(leg) },
+            RelayEvent::RecordingDone { leg, duration_ms } => {
+                self.recording_over(id);
+                MediaEvent::RecordingDone {
+                    side: side_of(leg),
+                    duration_ms,
+                }
+            }
+            RelayEvent::RecordingFailed { leg, error } => {
+                warn!(?error, "recording failed");
+                self.recording_over(id);
+                MediaEvent::RecordingFailed { side: side_of(leg) }
+            }
             RelayEvent::Latched { leg, addr } => {
                 debug!(%call, ?leg, %addr, "media latched");
                 return;
             }
             _ => return,
         };
-        let _ = self.events.send((call.clone(), event));
+        let _ = self.events.send((call, event));
+    }
+
+    /// A recording ended: a closed session's call is forgotten now.
+    fn recording_over(&mut self, id: SessionId) {
+        self.recording.remove(&id);
+        if !self.sessions.values().any(|s| *s == id) {
+            self.calls.remove(&id);
+        }
     }
 
     async fn apply(&mut self, command: Command) {
@@ -366,9 +405,32 @@ impl Control {
                     }
                 }
             }
+            Command::Record {
+                call,
+                side,
+                path,
+                max,
+            } => {
+                let Some(&id) = self.sessions.get(&call) else {
+                    return;
+                };
+                match self.relay.record(id, leg_of(side), path, max).await {
+                    Ok(()) => {
+                        self.recording.insert(id);
+                    }
+                    Err(e) => {
+                        warn!(%call, error = %e, "recording refused");
+                        let _ = self
+                            .events
+                            .send((call, MediaEvent::RecordingFailed { side }));
+                    }
+                }
+            }
             Command::Close { call } => {
                 if let Some(id) = self.sessions.remove(&call) {
-                    self.calls.remove(&id);
+                    if !self.recording.contains(&id) {
+                        self.calls.remove(&id);
+                    }
                     if let Some(stats) = self.relay.close(id).await {
                         let lost = stats.a.rtp.cumulative_lost().max(0)
                             + stats.b.rtp.cumulative_lost().max(0);
@@ -400,9 +462,14 @@ impl Control {
         if let Some(p) = self.prompts.get(path) {
             return Some(p.clone());
         }
-        if path == engine::media::HOLD_MUSIC {
-            let music = tokio::task::spawn_blocking(|| {
-                Prompt::from_samples(&hold_music(), codec::SampleRate::Hz8000)
+        let builtin: Option<fn() -> Vec<i16>> = match path {
+            engine::media::HOLD_MUSIC => Some(hold_music),
+            engine::media::BEEP => Some(beep),
+            _ => None,
+        };
+        if let Some(make) = builtin {
+            let music = tokio::task::spawn_blocking(move || {
+                Prompt::from_samples(&make(), codec::SampleRate::Hz8000)
             })
             .await;
             return match music {
@@ -412,7 +479,7 @@ impl Control {
                     Some(p)
                 }
                 _ => {
-                    warn!("hold music could not be encoded");
+                    warn!(prompt = path, "built-in prompt could not be encoded");
                     None
                 }
             };
@@ -459,6 +526,17 @@ fn hold_music() -> Vec<i16> {
         }
     }
     out
+}
+
+/// The voicemail tone: 1 kHz for 400 ms, with 10 ms ramps (no click).
+fn beep() -> Vec<i16> {
+    (0..3200)
+        .map(|i| {
+            let ramp = (i.min(3199 - i) as f64 / 80.0).min(1.0);
+            let t = i as f64 / 8000.0;
+            (ramp * 8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * t).sin()) as i16
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1052,6 +1052,20 @@ impl crate::MediaControl for RecordingMedia {
     fn send_dtmf(&mut self, _call: &str, side: crate::Side, digits: &str) {
         self.push(format!("dtmf {side:?} {digits}"));
     }
+    fn record(
+        &mut self,
+        _call: &str,
+        side: crate::Side,
+        path: &std::path::Path,
+        max: std::time::Duration,
+    ) {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        self.push(format!(
+            "record {side:?} {} {}s",
+            name.unwrap_or_default(),
+            max.as_secs()
+        ));
+    }
     fn close(&mut self, _call: &str) {
         self.push("close".into());
     }
@@ -1584,4 +1598,77 @@ fn an_agents_message_to_a_customer_goes_out_through_the_trunk_from_their_line() 
         .replace("msg-1", "msg-2");
     let out = w.send("203.0.113.5:5060", &stranger);
     assert!(out.iter().any(|m| status_of(m) == 404), "{out:?}");
+}
+
+#[test]
+fn voicemail_answers_plays_the_greeting_then_records_until_done() {
+    let greeting = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../config/prompts/main.wav")
+        .canonicalize()
+        .expect("example prompt");
+    let config = format!(
+        "{CONFIG}\n[[numbers]]\nnumber = \"+33100000008\"\nsteps = [\"user:alice\"]\nfallback = \"voicemail\"\n\n\
+         [voicemail]\ngreeting = \"{}\"\nmax_length = \"30s\"\ndir = \"/tmp/vm\"\n",
+        greeting.display()
+    );
+    let loaded = config::parse_str(&config, Path::new("calls.toml")).expect("valid config");
+    let mut w = World::new();
+    w.e = Engine::from_config(&loaded.config, [3; 32], 11).expect("engine");
+    w.e.enable_notices();
+    let media = RecordingMedia::default();
+    w.e.set_media(Box::new(media.clone()));
+    w.all_registered();
+    w.dial("+33100000008");
+    w.ring(ALICE, "a1");
+    w.advance(Duration::from_secs(3));
+    let mut statuses = w.caller_statuses();
+    statuses.dedup(); // our 200 is retransmitted until the ACK
+    assert_eq!(
+        statuses,
+        [100, 180, 200],
+        "nobody answered: voicemail answers"
+    );
+    w.caller_ack();
+    let id = w.call_id_of_log();
+    assert!(
+        media
+            .log()
+            .contains(&format!("play Caller {} false", greeting.display())),
+        "{:?}",
+        media.log()
+    );
+    let now = w.now;
+    w.e.on_media_event(
+        &id,
+        crate::MediaEvent::PlaybackDone {
+            side: crate::Side::Caller,
+        },
+        now,
+    );
+    let log = media.log();
+    assert!(
+        log.contains(&"play Caller builtin:beep false".to_string()),
+        "{log:?}"
+    );
+    assert!(
+        log.contains(&format!("record Caller {id}.wav 30s")),
+        "{log:?}"
+    );
+    w.e.on_media_event(
+        &id,
+        crate::MediaEvent::RecordingDone {
+            side: crate::Side::Caller,
+            duration_ms: 30_000,
+        },
+        now,
+    );
+    w.take();
+    assert_eq!(w.count_to(CALLER, "BYE"), 1, "hung up after the message");
+    let ended = std::iter::from_fn(|| w.e.poll_notice())
+        .find(|n| n.event == crate::CallNotice::Ended)
+        .expect("call.ended");
+    assert_eq!(
+        ended.call.voicemail.as_deref(),
+        Some(format!("/tmp/vm/{id}.wav").as_str())
+    );
 }

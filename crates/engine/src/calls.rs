@@ -276,6 +276,14 @@ struct Call {
     caller_answered: bool,
     /// The IVR menu the caller is in.
     ivr: Option<ivr::IvrSession>,
+    /// The caller is leaving a voicemail.
+    voicemail: Option<VoicemailState>,
+}
+
+/// Where a voicemail stands: the greeting plays, then the tone with the recording.
+struct VoicemailState {
+    path: std::path::PathBuf,
+    recording: bool,
 }
 
 impl Call {
@@ -586,6 +594,7 @@ impl Engine {
                 media,
                 caller_answered: false,
                 ivr: None,
+                voicemail: None,
             },
         );
         self.calls.by_id.insert(id, ck);
@@ -673,8 +682,10 @@ impl Engine {
                     }
                 }
             }
+            Output::Voicemail if self.can_run_ivr(ck) => self.start_voicemail(ck, now),
             Output::Voicemail => {
-                self.reject_caller(ck, 480, "Voicemail Not Available Yet", now);
+                warn!("voicemail without anchored media: 480");
+                self.reject_caller(ck, 480, "Temporarily Unavailable", now);
             }
             Output::Reject(status) => self.reject_caller(ck, status, reason_phrase(status), now),
             Output::Event(event) => {
@@ -2309,6 +2320,34 @@ impl Engine {
                     self.ivr_digit(ck, digit, now);
                 }
             }
+            MediaEvent::PlaybackDone { side: Side::Caller }
+                if self
+                    .calls
+                    .calls
+                    .get(&ck)
+                    .is_some_and(|c| c.voicemail.as_ref().is_some_and(|v| !v.recording)) =>
+            {
+                self.voicemail_tone(ck);
+            }
+            MediaEvent::RecordingDone { side, duration_ms } => {
+                info!(call = %call_id, ?side, duration_ms, "voicemail recorded");
+                if let Some(call) = self.calls.calls.get(&ck) {
+                    if call.voicemail.is_some() && call.phase != Phase::Ended {
+                        self.teardown(ck, EndReason::CallerHungUp, None, now);
+                    }
+                }
+            }
+            MediaEvent::RecordingFailed { side } => {
+                warn!(call = %call_id, ?side, "voicemail could not be recorded");
+                if let Some(call) = self.calls.calls.get_mut(&ck) {
+                    if let Some(v) = call.voicemail.as_mut() {
+                        v.recording = false;
+                    }
+                    if call.phase != Phase::Ended {
+                        self.teardown(ck, EndReason::Dropped, None, now);
+                    }
+                }
+            }
             MediaEvent::PlaybackDone { side } => {
                 debug!(call = %call_id, ?side, "playback done");
                 if let Some(session) = self.calls.calls.get_mut(&ck).and_then(|c| c.ivr.as_mut()) {
@@ -2423,6 +2462,61 @@ impl Engine {
             };
             relay.send_dtmf(call.id.as_str(), other, &digit.to_string());
         }
+    }
+
+    /// The `voicemail` route: answer (if the IVR has not), the greeting, then the tone and
+    /// the recording (`[voicemail]`); the call ends when the recording does.
+    fn start_voicemail(&mut self, ck: CallKey, now: Instant) {
+        let vm = self.config.routing.voicemail.clone();
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        call.ivr = None;
+        if !call.caller_answered {
+            let body = call
+                .media
+                .as_mut()
+                .map(|m| m.caller_answer_body(media::sdp::Direction::SendRecv));
+            if let (Some(m), Some(relay)) = (call.media.as_mut(), self.media.as_mut()) {
+                m.fix_caller_codec();
+                relay.update(call.id.as_str(), Side::Caller, m.caller_remote());
+            }
+            self.accept_caller(ck, body.map(|b| (None, b)), now);
+        }
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        let file = format!("{}.wav", call.id.as_str().replace(['/', '\\', '.'], "_"));
+        call.voicemail = Some(VoicemailState {
+            path: vm.dir.join(file),
+            recording: false,
+        });
+        info!(call = %call.id, "voicemail");
+        match (&vm.greeting, self.media.as_mut()) {
+            (Some(greeting), Some(relay)) => {
+                relay.play(
+                    call.id.as_str(),
+                    Side::Caller,
+                    &greeting.to_string_lossy(),
+                    false,
+                );
+            }
+            _ => self.voicemail_tone(ck),
+        }
+    }
+
+    /// After the greeting: the tone, and the recording starts under it.
+    fn voicemail_tone(&mut self, ck: CallKey) {
+        let max = self.config.routing.voicemail.max_length;
+        let Some(call) = self.calls.calls.get_mut(&ck) else {
+            return;
+        };
+        let (Some(v), Some(relay)) = (call.voicemail.as_mut(), self.media.as_mut()) else {
+            return;
+        };
+        v.recording = true;
+        relay.play(call.id.as_str(), Side::Caller, crate::media::BEEP, false);
+        relay.record(call.id.as_str(), Side::Caller, &v.path, max);
     }
 
     fn can_run_ivr(&self, ck: CallKey) -> bool {
@@ -2608,7 +2702,7 @@ impl Engine {
         let state = match call.phase {
             Phase::Ended => "ended",
             Phase::Bridged(_) => "answered",
-            Phase::Routing if call.ivr.is_some() => "ivr",
+            Phase::Routing if call.ivr.is_some() || call.voicemail.is_some() => "ivr",
             Phase::Routing => "ringing",
         };
         let state = if record.ended_at.is_some() {
@@ -2625,6 +2719,11 @@ impl Engine {
             caller_name,
             ivr_path: call.ivr_path.clone(),
             ivr_branch: call.ivr_branch.clone(),
+            voicemail: call
+                .voicemail
+                .as_ref()
+                .filter(|v| v.recording)
+                .map(|v| v.path.to_string_lossy().into_owned()),
             agents,
             record,
         })

@@ -33,6 +33,9 @@ use media::sdp::{self, AudioDescription, Codec, Direction, Sdp};
 /// The prompt name [`MediaControl::play`] gets for hold music (the daemon synthesises it).
 pub const HOLD_MUSIC: &str = "builtin:hold";
 
+/// The prompt name for the tone before a voicemail recording (synthesised by the daemon).
+pub const BEEP: &str = "builtin:beep";
+
 /// The two sides of an anchored call, as the relay sees them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Side {
@@ -88,6 +91,11 @@ pub enum MediaEvent {
         /// The side it played to.
         side: Side,
     },
+    /// A recording started with [`MediaControl::record`] is complete on disk (its maximum
+    /// length, a stop, or the call's end).
+    RecordingDone { side: Side, duration_ms: u32 },
+    /// A recording could not be written; nothing is at its path.
+    RecordingFailed { side: Side },
 }
 
 /// The engine's narrow interface to the media relay. Implementations must not block: the
@@ -106,7 +114,9 @@ pub trait MediaControl: Send {
     fn stop_playback(&mut self, call: &str, side: Side);
     /// Sends DTMF keys to `side` as RFC 4733 events.
     fn send_dtmf(&mut self, call: &str, side: Side, digits: &str);
-    /// The call ended: stop relaying and free its ports.
+    /// Records what `side` says into a WAV file at `path`, for at most `max`.
+    fn record(&mut self, call: &str, side: Side, path: &std::path::Path, max: std::time::Duration);
+    /// The call ended: stop relaying and free its ports (a recording is finished first).
     fn close(&mut self, call: &str);
 }
 

@@ -47,6 +47,8 @@ pub struct CallSnapshot {
     pub caller_name: Option<String>,
     pub ivr_path: Option<String>,
     pub ivr_branch: Option<String>,
+    /// The voicemail recording's file, once the caller started leaving one.
+    pub voicemail: Option<String>,
     /// Every agent rung, in order, with their state.
     pub agents: Vec<(UserId, AgentState)>,
     /// Routing's record: timeline, steps, answered_by, times, end reason.

@@ -34,12 +34,24 @@
 //! detector reports presses, not releases). In-band detection on a leg stops at its first
 //! RFC 4733 packet: phones that send both would otherwise report each key twice.
 //!
+//! # Recording
+//!
+//! A leg can be recorded ([`MediaBridge::record`], voicemail): every packet its phone sends,
+//! whatever the path does with it afterwards (forwarded, transcoded, replaced by a prompt, or
+//! nowhere to go because the other leg does not exist), is also given to the leg's
+//! [`Recorder`]; telephone-events never are. The recorder's frames go to its
+//! [`RecordingSink`] on the bridge's ticks. A recording ends at its `max`, on
+//! [`MediaBridge::stop_recording`], when the leg renegotiates another codec or payload type,
+//! or when the bridge is dropped; the sink then has the writer finish the file. The bridge
+//! raises no event for it: the writer reports when the file is in place (see `relay::io`).
+//!
 //! # Contract
 //!
 //! Sans-IO. In: [`MediaBridge::on_rtp`] for each accepted RTP packet (the core has checked it),
-//! commands (`set_media`, `play`, `stop_playback`, `send_dtmf`). Out: the returned forwarding
-//! decision (the packet rewritten in place), then [`MediaBridge::poll_transmit`] until `None`
-//! and [`MediaBridge::poll_event`] until `None`; sleep until [`MediaBridge::poll_timeout`].
+//! commands (`set_media`, `play`, `stop_playback`, `send_dtmf`, `record`, `stop_recording`).
+//! Out: the returned forwarding decision (the packet rewritten in place), then
+//! [`MediaBridge::poll_transmit`] until `None` (it also runs the recorders' ticks) and
+//! [`MediaBridge::poll_event`] until `None`; sleep until [`MediaBridge::poll_timeout`].
 //! Nothing allocates per packet; SSRCs come from a seeded generator, so tests are
 //! deterministic.
 
@@ -49,6 +61,7 @@ use std::time::{Duration, Instant};
 
 use crate::dtmf::{DtmfEvent, EventReceiver, EventSender, InbandDetector, SendParams};
 use crate::player::{Player, PlayerConfig, Prompt};
+use crate::record::{RecordConfig, RecordError, RecordStats, Recorder, RecordingSink};
 use crate::relay::rtp::RtpHeader;
 use crate::relay::{Leg, RelayEvent};
 use crate::sdp::Codec;
@@ -120,6 +133,28 @@ impl DtmfOut {
     }
 }
 
+/// A leg being recorded: the decoding half and the queue to the writer.
+struct Recording {
+    recorder: Recorder,
+    sink: RecordingSink,
+}
+
+impl Recording {
+    /// Hands every frame due at `now` to the writer.
+    fn run(&mut self, now: Instant) {
+        while let Some(pcm) = self.recorder.poll(now) {
+            self.sink.push(pcm);
+        }
+    }
+
+    fn stats(&self) -> RecordStats {
+        RecordStats {
+            queue_dropped: self.sink.dropped(),
+            ..self.recorder.stats()
+        }
+    }
+}
+
 /// One leg's side of the bridge: what it negotiated, what it hears, what it sent us.
 struct Side {
     media: LegMedia,
@@ -133,6 +168,10 @@ struct Side {
     dtmf_in_ssrc: Option<u32>,
     last_event_at: Option<Instant>,
     inband: Option<InbandDetector>,
+    /// The recording of what this leg's phone sends, if any.
+    recording: Option<Box<Recording>>,
+    /// Counters of the leg's last finished recording.
+    recorded: Option<RecordStats>,
 }
 
 impl Side {
@@ -161,6 +200,8 @@ impl Side {
             dtmf_in_ssrc: None,
             last_event_at: None,
             inband: inband.then(InbandDetector::new),
+            recording: None,
+            recorded: None,
         }
     }
 
@@ -171,6 +212,27 @@ impl Side {
     /// A prompt or our DTMF owns what this leg hears.
     fn overridden(&self) -> bool {
         self.player.is_some() || self.dtmf_out.active()
+    }
+
+    /// Ends the recording at `now`: what is still buffered is written, then the file finished.
+    fn stop_recording(&mut self, now: Instant) {
+        if let Some(mut recording) = self.recording.take() {
+            recording.recorder.stop(now);
+            recording.run(now);
+            self.recorded = Some(recording.stats());
+            // Dropping the sink has the writer finish the file.
+        }
+    }
+
+    /// Runs the recording's ticks due at `now`; finishes it once it reached its `max`.
+    fn run_recording(&mut self, now: Instant) {
+        let Some(recording) = &mut self.recording else {
+            return;
+        };
+        recording.run(now);
+        if recording.recorder.is_finished() {
+            self.stop_recording(now);
+        }
     }
 }
 
@@ -191,6 +253,8 @@ pub struct BridgeStats {
     pub digits_refused: u64,
     /// In-band keys detected.
     pub inband_digits: u64,
+    /// Per leg (index 0 = A), the recording in progress, else the last one.
+    pub recording: [Option<RecordStats>; 2],
 }
 
 /// The media work of one relayed call. See the module docs.
@@ -275,6 +339,19 @@ impl MediaBridge {
             side.dtmf_in_ssrc = old.dtmf_in_ssrc;
             side.last_event_at = old.last_event_at;
         }
+        // A recording goes on while the leg keeps its codec and payload type; the file has one
+        // format, so another codec ends it.
+        side.recorded = old.recorded;
+        let same_audio = old.recording.as_ref().is_some_and(|r| {
+            let (codec, pt) = r.recorder.codec();
+            side.codec == Some(codec) && side.audio_pt() == Some(pt)
+        });
+        if same_audio {
+            side.recording = old.recording.take();
+        } else {
+            old.stop_recording(now);
+            side.recorded = old.recorded;
+        }
         *old = side;
         self.rebuild_paths(now)
     }
@@ -317,6 +394,48 @@ impl MediaBridge {
     /// Whether a prompt is playing into `leg`.
     pub fn is_playing(&self, leg: Leg) -> bool {
         self.sides[index(leg)].player.is_some()
+    }
+
+    /// How a recording of `leg` limited to `max` would be made: its negotiated codec and
+    /// payload type. Refused when the leg has no codec we decode, or is being recorded.
+    pub fn record_config(&self, leg: Leg, max: Duration) -> Result<RecordConfig, RecordError> {
+        let side = &self.sides[index(leg)];
+        if side.recording.is_some() {
+            return Err(RecordError::Busy);
+        }
+        match (side.codec, side.audio_pt()) {
+            (Some(codec), Some(pt)) => Ok(RecordConfig::new(codec, pt, max)),
+            _ => Err(RecordError::NoCodec),
+        }
+    }
+
+    /// Records what `leg`'s phone sends from now on (build `recorder` from
+    /// [`MediaBridge::record_config`]), into `sink`. A recording already running on the leg is
+    /// stopped first.
+    pub fn record(&mut self, leg: Leg, recorder: Recorder, sink: RecordingSink, now: Instant) {
+        let side = &mut self.sides[index(leg)];
+        side.stop_recording(now);
+        side.recording = Some(Box::new(Recording { recorder, sink }));
+        // A zero `max` is over at once.
+        side.run_recording(now);
+    }
+
+    /// Ends `leg`'s recording: the audio still buffered is written, then the file finished.
+    /// Nothing happens when the leg is not being recorded.
+    pub fn stop_recording(&mut self, leg: Leg, now: Instant) {
+        self.sides[index(leg)].stop_recording(now);
+    }
+
+    /// Ends both legs' recordings (the session closes).
+    pub fn stop_recordings(&mut self, now: Instant) {
+        for side in &mut self.sides {
+            side.stop_recording(now);
+        }
+    }
+
+    /// Whether `leg` is being recorded.
+    pub fn is_recording(&self, leg: Leg) -> bool {
+        self.sides[index(leg)].recording.is_some()
     }
 
     /// Queues `digits` (`0`–`9`, `*`, `#`, `A`–`D`) to be sent into `leg` as RFC 4733 events,
@@ -362,6 +481,10 @@ impl MediaBridge {
         }
         self.flush_idle_event(leg, now);
         let side = &mut self.sides[src];
+        if let Some(recording) = &mut side.recording {
+            // Before any rewriting below: the recorder filters on the leg's own payload type.
+            recording.recorder.on_packet(packet, now);
+        }
         if let Some(inband) = &mut side.inband {
             if Some(pt) == side.media.codec.as_ref().map(|c| c.pt) {
                 let found = detect_inband(inband, side.codec, header.payload());
@@ -477,6 +600,9 @@ impl MediaBridge {
     /// The next packet the bridge generates at `now` (prompt, DTMF, transcoded audio), written
     /// into `out` (at least 1500 bytes), and the leg it goes to. Call until `None`.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<(Leg, usize)> {
+        for side in &mut self.sides {
+            side.run_recording(now);
+        }
         for leg in [Leg::A, Leg::B] {
             self.flush_idle_event(leg, now);
             if let Some(n) = self.poll_player(leg, now, out) {
@@ -601,6 +727,11 @@ impl MediaBridge {
             if side.dtmf_in.is_active() {
                 consider(side.last_event_at.map(|at| at + EVENT_IDLE));
             }
+            consider(
+                side.recording
+                    .as_ref()
+                    .and_then(|r| r.recorder.poll_timeout()),
+            );
         }
         for path in &self.paths {
             if let Path::Transcode { t, .. } = path {
@@ -631,6 +762,9 @@ impl MediaBridge {
             }
         }
         s.out = [self.sides[0].out.stats(), self.sides[1].out.stats()];
+        for (stats, side) in s.recording.iter_mut().zip(&self.sides) {
+            *stats = side.recording.as_ref().map(|r| r.stats()).or(side.recorded);
+        }
         s
     }
 
@@ -732,6 +866,7 @@ fn next_ssrc(state: &mut u64) -> u32 {
 mod tests {
     use super::*;
     use crate::dtmf::TelephoneEvent;
+    use crate::record::RecordError;
     use crate::stream::RtpFields;
     use codec::{G711Law, OpusDecoder, SampleRate};
 
@@ -1152,5 +1287,147 @@ mod tests {
         }
         assert!(events(&mut b).iter().all(|e| *e != five(false)));
         assert_eq!(b.stats().inband_digits, 2);
+    }
+
+    fn scratch_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-bridge-record-{}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    type Done = std::sync::mpsc::Receiver<std::io::Result<crate::record::Saved>>;
+
+    /// Starts recording `leg` into `dir/name`; the receiver gets the writer's report.
+    fn start_recording(
+        b: &mut MediaBridge,
+        leg: Leg,
+        writer: &crate::record::RecordWriter,
+        path: std::path::PathBuf,
+        now: Instant,
+    ) -> Done {
+        let config = b
+            .record_config(leg, Duration::from_secs(60))
+            .expect("config");
+        let recorder = Recorder::new(&config, now).expect("recorder");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let temp = crate::record::TempFile::create(path).expect("temp file");
+        let sink = writer.open(
+            temp,
+            recorder.sample_rate(),
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        b.record(leg, recorder, sink, now);
+        rx
+    }
+
+    #[test]
+    fn a_recorded_leg_keeps_its_audio_under_a_prompt_with_no_other_leg_and_without_keys() {
+        let t0 = Instant::now();
+        let pcma = || Codec::new(PCMA, "PCMA", 8000, 1);
+        let mut b = bridge(media(pcma(), Some(TE_A)), LegMedia::default(), t0);
+        assert!(matches!(
+            b.record_config(Leg::B, Duration::from_secs(1)),
+            Err(RecordError::NoCodec)
+        ));
+        let dir = scratch_dir("prompt");
+        let writer = crate::record::RecordWriter::spawn(256).expect("writer");
+        let done = start_recording(&mut b, Leg::A, &writer, dir.join("vm.wav"), t0);
+        assert!(b.is_recording(Leg::A));
+        assert!(matches!(
+            b.record_config(Leg::A, Duration::from_secs(1)),
+            Err(RecordError::Busy)
+        ));
+        // The greeting's beep plays while the caller already talks.
+        let beep: Vec<i16> = tone(1000.0, 0, 8000);
+        let prompt = Arc::new(Prompt::from_samples(&beep, SampleRate::Hz8000).expect("prompt"));
+        b.play(Leg::A, prompt, true, t0);
+        let mut sent = Vec::new();
+        let mut prompt_packets = 0;
+        for i in 0..50u16 {
+            let now = t0 + TICK * u32::from(i);
+            let mut codes = [0u8; 160];
+            G711Law::Alaw
+                .encode(&tone(440.0, usize::from(i) * 160, 160), &mut codes)
+                .expect("encode");
+            sent.push(codes);
+            let mut p = rtp(PCMA, false, i, u32::from(i) * 160, 0xa, &codes);
+            assert!(!b.on_rtp(Leg::A, &mut p, false, now), "B does not exist");
+            if i == 20 {
+                for mut k in key(5, 99_999, 500) {
+                    b.on_rtp(Leg::A, &mut k, false, now);
+                }
+            }
+            prompt_packets += transmit(&mut b, now).len();
+        }
+        assert!(prompt_packets >= 45, "the prompt played: {prompt_packets}");
+        let end = t0 + TICK * 50;
+        b.stop_recording(Leg::A, end);
+        assert!(!b.is_recording(Leg::A));
+        let saved = done
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the writer reports")
+            .expect("saved");
+        let stats = b.stats().recording[0].expect("stats kept after the end");
+        assert_eq!(
+            (stats.received, stats.decoded, stats.ignored),
+            (50, 50, 0),
+            "keys never reach the recorder: {stats:?}"
+        );
+        assert_eq!(saved.samples, stats.frames * 160);
+        let wav = codec::parse_wav(&std::fs::read(&saved.path).expect("file")).expect("wav");
+        assert_eq!(wav.sample_rate, SampleRate::Hz8000);
+        let lead = stats.silent as usize * 160;
+        let mut want = vec![0i16; 50 * 160];
+        for (codes, out) in sent.iter().zip(want.chunks_exact_mut(160)) {
+            G711Law::Alaw.decode(codes, out).expect("decode");
+        }
+        assert_eq!(
+            &wav.samples[lead..],
+            &want[..],
+            "the caller, not the prompt"
+        );
+        let events = events(&mut b);
+        assert!(
+            events.contains(&RelayEvent::Dtmf {
+                leg: Leg::A,
+                digit: '5',
+                end: true
+            }),
+            "the key was detected: {events:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn renegotiating_another_codec_ends_the_recording_keeping_the_same_goes_on() {
+        let t0 = Instant::now();
+        let pcma = media(Codec::new(PCMA, "PCMA", 8000, 1), None);
+        let mut b = bridge(pcma.clone(), LegMedia::default(), t0);
+        let dir = scratch_dir("reinvite");
+        let writer = crate::record::RecordWriter::spawn(256).expect("writer");
+        let done = start_recording(&mut b, Leg::A, &writer, dir.join("vm.wav"), t0);
+        let mut with_te = pcma.clone();
+        with_te.telephone_event = Some(TE_A);
+        b.set_media(Leg::A, with_te, t0).expect("same codec");
+        assert!(
+            b.is_recording(Leg::A),
+            "same codec and payload type: goes on"
+        );
+        let pcmu = media(Codec::new(0, "PCMU", 8000, 1), None);
+        b.set_media(Leg::A, pcmu, t0 + TICK).expect("other codec");
+        assert!(!b.is_recording(Leg::A));
+        let saved = done
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the writer reports")
+            .expect("saved");
+        assert!(saved.path.exists());
+        assert!(b.stats().recording[0].is_some());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

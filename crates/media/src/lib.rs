@@ -46,6 +46,11 @@
 //!   20 ms tick.
 //! * [`player::Prompt`] / [`player::Player`]: a WAV encoded once per codec, shared as `Arc`,
 //!   and its paced playback into one leg (20 ms, bounded catch-up, looping for hold music).
+//! * [`record::Recorder`]: one leg's audio into a WAV file (voicemail): jitter buffer, decode
+//!   (Opus FEC/PLC, G.711 repetition), one 16-bit frame per 20 ms tick (8 kHz for G.711, 16 kHz
+//!   for Opus), handed to one writer thread shared by all recordings through a bounded queue
+//!   that drops and counts, never blocks; written to `path.tmp`, renamed to `path` when done.
+//!   `relay::io` runs one per leg on request (`RelayHandle::record`).
 //! * [`stream`]: the codecs we process, the RTP header writer, and [`stream::OutStream`], which
 //!   splices forwarded and generated packets into one SSRC with continuous numbering.
 
@@ -54,6 +59,7 @@ pub mod dtmf;
 pub mod jitter;
 pub mod player;
 pub mod ports;
+pub mod record;
 pub mod relay;
 pub mod rtp_stats;
 pub mod sdp;

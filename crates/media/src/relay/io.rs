@@ -21,6 +21,16 @@
 //! phase against the grid), so it adds no jitter. `Dtmf` and `PlaybackDone` events are kept,
 //! like `MediaTimeout`, when the event channel is full.
 //!
+//! Recording (voicemail, [`RelayHandle::record`]): the leg's [`crate::record::Recorder`] lives
+//! in the session's bridge and runs on the same ticks. Its frames go to one writer thread shared
+//! by every session (started with the first recording), through a queue bounded by
+//! [`RelayIoConfig::record_queue_frames`] that drops and counts, never waits. The handle
+//! creates the file (`path.tmp`) on tokio's blocking pool before asking this task, and removes
+//! it there when the request is refused, so the relay task does no file I/O (except to remove
+//! such a file when its requester gave up waiting). The writer reports each finished file back to this task, which raises
+//! `RecordingDone` (or `RecordingFailed`), kept like `PlaybackDone` when the channel is full;
+//! for a recording ended by `close`, the event follows the close.
+//!
 //! This is the one place of the crate that reads the clock (once per epoll round) and touches
 //! sockets.
 
@@ -29,6 +39,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +52,7 @@ pub use crate::bridge::LegMedia;
 use crate::bridge::{BridgeStats, MediaBridge};
 use crate::player::Prompt;
 use crate::ports::{PortLease, PortPair};
+use crate::record::{RecordError, RecordWriter, Recorder, Saved, TempFile, DEFAULT_QUEUE_FRAMES};
 use crate::transcode::TranscodeError;
 
 /// Datagrams read from one socket per round before moving on (fairness between sessions).
@@ -84,6 +96,9 @@ pub enum RelayError {
     /// A transcoder could not be built (the direction falls back to forwarding).
     #[error("media: {0}")]
     Media(#[from] TranscodeError),
+    /// A recording could not start.
+    #[error("recording: {0}")]
+    Record(#[from] RecordError),
 }
 
 /// Everything needed to start relaying one call.
@@ -164,7 +179,29 @@ enum Command {
     Play(SessionId, Leg, Arc<Prompt>, bool),
     StopPlayback(SessionId, Leg),
     SendDtmf(SessionId, Leg, String),
+    Record(
+        SessionId,
+        Leg,
+        Box<RecordRequest>,
+        oneshot::Sender<Result<(), Refused>>,
+    ),
+    StopRecording(SessionId, Leg),
 }
+
+/// A recording asked for: the file the caller created, and the limit.
+struct RecordRequest {
+    temp: TempFile,
+    max: Duration,
+}
+
+/// A refused recording, with its file back when it was not used (the caller removes it).
+struct Refused {
+    error: RelayError,
+    temp: Option<TempFile>,
+}
+
+/// What the writer thread reports about a finished recording.
+type RecordingReport = (SessionId, Leg, io::Result<Saved>);
 
 /// The signalling side's handle on the relay task. Cloneable; the task stops when the last
 /// handle is dropped.
@@ -180,6 +217,9 @@ pub struct RelayIoConfig {
     pub command_capacity: usize,
     /// Undelivered events before `Latched` events are dropped.
     pub event_capacity: usize,
+    /// Recorded 20 ms frames queued for the writer thread (all recordings together) before
+    /// frames are dropped (and written as silence).
+    pub record_queue_frames: usize,
 }
 
 impl Default for RelayIoConfig {
@@ -187,6 +227,7 @@ impl Default for RelayIoConfig {
         RelayIoConfig {
             command_capacity: 256,
             event_capacity: 1024,
+            record_queue_frames: DEFAULT_QUEUE_FRAMES,
         }
     }
 }
@@ -204,6 +245,8 @@ impl RelayHandle {
         .map_err(io::Error::from)?;
         let (commands, command_rx) = mpsc::channel(config.command_capacity.max(1));
         let (event_tx, events) = mpsc::channel(config.event_capacity.max(1));
+        // Unbounded: at most one report per recording, and the writer thread must not wait.
+        let (reports, report_rx) = mpsc::unbounded_channel();
         let engine = Engine {
             epoll,
             slots: Vec::new(),
@@ -214,8 +257,11 @@ impl RelayHandle {
             events: event_tx,
             overflow: VecDeque::new(),
             events_dropped: 0,
+            writer: None,
+            record_queue_frames: config.record_queue_frames,
+            reports,
         };
-        tokio::spawn(engine.run(command_rx));
+        tokio::spawn(engine.run(command_rx, report_rx));
         Ok((RelayHandle { commands }, events))
     }
 
@@ -308,6 +354,47 @@ impl RelayHandle {
         digits: String,
     ) -> Result<(), RelayError> {
         self.send(Command::SendDtmf(id, leg, digits)).await
+    }
+
+    /// Records what `leg`'s phone sends, from now until `max`, [`RelayHandle::stop_recording`]
+    /// or the session's close, into a WAV file at `path` (16-bit mono, 8 kHz for a G.711 leg,
+    /// 16 kHz for an Opus one; see [`crate::record`]). The file is written as `path.tmp` and
+    /// renamed when complete; [`RelayEvent::RecordingDone`] follows, or
+    /// [`RelayEvent::RecordingFailed`] when it could not be written. Works while a prompt
+    /// plays into the leg and while the other leg has no address.
+    ///
+    /// Fails when `path.tmp` cannot be created, the session is unknown, the leg has no codec
+    /// we decode ([`RelayHandle::set_media`] first) or is being recorded already; nothing is
+    /// left on disk then.
+    pub async fn record(
+        &self,
+        id: SessionId,
+        leg: Leg,
+        path: PathBuf,
+        max: Duration,
+    ) -> Result<(), RelayError> {
+        let temp = tokio::task::spawn_blocking(move || TempFile::create(path))
+            .await
+            .map_err(|_| RelayError::Stopped)?
+            .map_err(RecordError::from)?;
+        let request = Box::new(RecordRequest { temp, max });
+        match self.ask(|tx| Command::Record(id, leg, request, tx)).await {
+            Some(Ok(())) => Ok(()),
+            Some(Err(Refused { error, temp })) => {
+                if let Some(temp) = temp {
+                    let _ = tokio::task::spawn_blocking(move || temp.discard()).await;
+                }
+                Err(error)
+            }
+            // The request, and with it the file, was dropped: `TempFile` removes it.
+            None => Err(RelayError::Stopped),
+        }
+    }
+
+    /// Ends `leg`'s recording: the audio still buffered is written, then the file is finished
+    /// and [`RelayEvent::RecordingDone`] follows. Nothing happens when it is not recording.
+    pub async fn stop_recording(&self, id: SessionId, leg: Leg) -> Result<(), RelayError> {
+        self.send(Command::StopRecording(id, leg)).await
     }
 
     async fn send(&self, command: Command) -> Result<(), RelayError> {
@@ -410,6 +497,11 @@ struct Engine {
     /// Events the full channel could not take yet (all but `Latched`).
     overflow: VecDeque<(SessionId, RelayEvent)>,
     events_dropped: u64,
+    /// The recordings' writer thread, started with the first recording.
+    writer: Option<RecordWriter>,
+    record_queue_frames: usize,
+    /// Given to each recording, for the writer's report.
+    reports: mpsc::UnboundedSender<RecordingReport>,
 }
 
 fn token(index: usize, leg: Leg, rtcp: bool) -> u64 {
@@ -421,7 +513,11 @@ fn token(index: usize, leg: Leg, rtcp: bool) -> u64 {
 }
 
 impl Engine {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut reports: mpsc::UnboundedReceiver<RecordingReport>,
+    ) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut ready = [libc::epoll_event { events: 0, u64: 0 }; EPOLL_BATCH];
         loop {
@@ -480,6 +576,8 @@ impl Engine {
                     Some(command) => self.command(command),
                     None => return,
                 },
+                // Never `None`: the engine holds a sender.
+                Some(report) = reports.recv() => self.recording_reported(report),
                 () = sleep => self.fire_timers(Instant::now()),
             }
             // Ticks are served after whichever branch ran, so a busy epoll set cannot starve
@@ -509,7 +607,7 @@ impl Engine {
                 let _ = reply.send(self.open(*open, now));
             }
             Command::Close(id, reply) => {
-                let _ = reply.send(self.close(id));
+                let _ = reply.send(self.close(id, now));
             }
             Command::Stats(id, reply) => {
                 let _ = reply.send(self.slot_mut(id).map(|s| s.stats()));
@@ -567,7 +665,80 @@ impl Engine {
                 }
                 self.after_bridge_command(id);
             }
+            Command::Record(id, leg, request, reply) => {
+                let _ = reply.send(self.record(id, leg, *request, now));
+                self.after_bridge_command(id);
+            }
+            Command::StopRecording(id, leg) => {
+                if let Some(bridge) = self.slot_mut(id).and_then(|s| s.bridge.as_deref_mut()) {
+                    bridge.stop_recording(leg, now);
+                }
+                self.after_bridge_command(id);
+            }
         }
+    }
+
+    /// Starts recording `leg` of session `id` (see [`RelayHandle::record`]).
+    fn record(
+        &mut self,
+        id: SessionId,
+        leg: Leg,
+        request: RecordRequest,
+        now: Instant,
+    ) -> Result<(), Refused> {
+        let RecordRequest { temp, max } = request;
+        let refuse = |error: RelayError, temp| Err(Refused { error, temp });
+        if self.slot_mut(id).is_none() {
+            return refuse(RelayError::NoSession, Some(temp));
+        }
+        let writer = match &self.writer {
+            Some(writer) => writer.clone(),
+            None => match RecordWriter::spawn(self.record_queue_frames) {
+                Ok(writer) => self.writer.insert(writer).clone(),
+                Err(e) => return refuse(RecordError::from(e).into(), Some(temp)),
+            },
+        };
+        let Some((_, Some(slot))) = self.slots.get_mut(id.index()) else {
+            return refuse(RelayError::NoSession, Some(temp));
+        };
+        let bridge = match slot.bridge_mut(now) {
+            Ok(bridge) => bridge,
+            Err(e) => return refuse(e.into(), Some(temp)),
+        };
+        let recorder = match bridge
+            .record_config(leg, max)
+            .and_then(|config| Recorder::new(&config, now))
+        {
+            Ok(recorder) => recorder,
+            Err(e) => return refuse(e.into(), Some(temp)),
+        };
+        let reports = self.reports.clone();
+        let on_done = Box::new(move |result| {
+            let _ = reports.send((id, leg, result));
+        });
+        let sink = writer.open(temp, recorder.sample_rate(), on_done);
+        bridge.record(leg, recorder, sink, now);
+        Ok(())
+    }
+
+    /// The writer thread finished (or gave up on) a recording's file.
+    fn recording_reported(&mut self, (id, leg, result): RecordingReport) {
+        let event = match result {
+            Ok(saved) => RelayEvent::RecordingDone {
+                leg,
+                duration_ms: saved.duration_ms(),
+            },
+            Err(e) => RelayEvent::RecordingFailed {
+                leg,
+                error: e.kind(),
+            },
+        };
+        let mut sink = Sink {
+            events: &self.events,
+            overflow: &mut self.overflow,
+            dropped: &mut self.events_dropped,
+        };
+        sink.deliver(id, event);
     }
 
     /// A command may have given the session work to do now (a prompt starts at once) or
@@ -665,8 +836,12 @@ impl Engine {
         Ok(id)
     }
 
-    fn close(&mut self, id: SessionId) -> Option<SessionStats> {
-        self.slot_mut(id)?;
+    fn close(&mut self, id: SessionId, now: Instant) -> Option<SessionStats> {
+        let slot = self.slot_mut(id)?;
+        // Their files are finished; `RecordingDone` comes when the writer has them in place.
+        if let Some(bridge) = slot.bridge.as_deref_mut() {
+            bridge.stop_recordings(now);
+        }
         let slot = self.slots[id.index()].1.take()?;
         for pair in &slot.sockets {
             for socket in pair {
@@ -815,7 +990,9 @@ impl Sink<'_> {
                 RelayEvent::Latched { .. } => *self.dropped += 1,
                 RelayEvent::MediaTimeout
                 | RelayEvent::Dtmf { .. }
-                | RelayEvent::PlaybackDone { .. } => self.overflow.push_back((id, event)),
+                | RelayEvent::PlaybackDone { .. }
+                | RelayEvent::RecordingDone { .. }
+                | RelayEvent::RecordingFailed { .. } => self.overflow.push_back((id, event)),
             }
         }
     }

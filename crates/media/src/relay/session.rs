@@ -139,6 +139,23 @@ pub enum RelayEvent {
         /// The leg the prompt played into.
         leg: Leg,
     },
+    /// A recording of what the leg's phone sent is complete at the path given to `record`: it
+    /// reached its `max`, was stopped, or the session closed (then this comes after the close).
+    /// Raised by the I/O shell once the file is in place, never before.
+    RecordingDone {
+        /// The leg that was recorded.
+        leg: Leg,
+        /// Length of the recording.
+        duration_ms: u32,
+    },
+    /// A recording could not be written (disk full, directory removed...): nothing is at its
+    /// path. Raised by the I/O shell instead of `RecordingDone`.
+    RecordingFailed {
+        /// The leg that was recorded.
+        leg: Leg,
+        /// What the file system said.
+        error: std::io::ErrorKind,
+    },
 }
 
 /// Counters of one leg: what its phone sent us.
