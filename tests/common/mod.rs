@@ -6,7 +6,6 @@
 
 #![allow(dead_code)]
 
-pub mod browser;
 pub mod http;
 pub mod phone;
 
