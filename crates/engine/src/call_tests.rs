@@ -1672,3 +1672,36 @@ fn voicemail_answers_plays_the_greeting_then_records_until_done() {
         Some(format!("/tmp/vm/{id}.wav").as_str())
     );
 }
+
+#[test]
+fn accept_from_the_api_asks_the_ringing_phones_to_answer_with_notify_talk() {
+    let mut w = World::new();
+    w.all_registered();
+    w.dial("+33100000001");
+    w.ring(ALICE, "a1");
+    let id = hdr(&w.invite_to(ALICE), "X-Switchboard-Call");
+    let now = w.now;
+    w.e.accept(&id, "alice", now).expect("accept");
+    w.take();
+    let notify = w
+        .to(ALICE)
+        .into_iter()
+        .find(|m| method_of(m) == "NOTIFY")
+        .expect("NOTIFY to alice's phone");
+    assert!(
+        notify.starts_with("NOTIFY sip:alice@198.51.100.1:5061 "),
+        "{notify}"
+    );
+    assert_eq!(hdr(&notify, "Event"), "talk");
+    assert_eq!(
+        w.count_to(BOB, "NOTIFY"),
+        0,
+        "only the accepting agent's phones"
+    );
+    assert_eq!(
+        w.e.accept(&id, "nobody", now),
+        Err(crate::ActionError::WrongState(
+            "that agent's phones are not ringing"
+        ))
+    );
+}
