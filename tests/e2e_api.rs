@@ -256,7 +256,13 @@ fn decline_through_the_api_cancels_that_agents_branch_only() {
     assert_eq!(status, 403, "{body}");
     let (status, body) = http(d.api_addr(), "POST", &path, Some(A1_TOKEN), Some("{}"));
     assert_eq!(status, 200, "{body}");
-    let cancel = a1.next(Duration::from_secs(5)).expect("CANCEL to a1");
+    // Skip INVITE retransmissions that crossed our 180 on a loaded machine.
+    let cancel = loop {
+        let msg = a1.next(Duration::from_secs(5)).expect("CANCEL to a1");
+        if !msg.starts_with("INVITE ") {
+            break msg;
+        }
+    };
     assert!(cancel.starts_with("CANCEL "), "{cancel}");
     assert!(
         header(&cancel, "Reason")
@@ -264,10 +270,9 @@ fn decline_through_the_api_cancels_that_agents_branch_only() {
             .contains("cause=603"),
         "{cancel}"
     );
-    assert!(
-        a2.next(Duration::from_millis(500)).is_none(),
-        "a2 still rings"
-    );
+    while let Some(msg) = a2.next(Duration::from_millis(500)) {
+        assert!(msg.starts_with("INVITE "), "a2 still rings: {msg}");
+    }
     let (status, body) = http(
         d.api_addr(),
         "GET",

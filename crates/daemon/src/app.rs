@@ -32,6 +32,7 @@ pub struct App {
     /// Answers of HTTP CRM lookups: (call id, card).
     card_tx: mpsc::UnboundedSender<(String, serde_json::Value)>,
     state: api::ApiState,
+    lines: LineAgents,
     /// The engine's registration counters already turned into metrics.
     registrations_seen: (u64, u64),
 }
@@ -74,12 +75,16 @@ pub async fn start(
     engine.enable_notices();
 
     let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+    let lines: LineAgents = Arc::new(std::sync::RwLock::new(line_agents(cfg)));
     let parts = api::ApiParts {
         metrics,
         ..api::ApiParts::new(
             api::Accounts::from_config(cfg),
             commands_tx,
-            Arc::new(StoreConversations(store.clone())),
+            Arc::new(StoreConversations {
+                store: store.clone(),
+                lines: lines.clone(),
+            }),
         )
     };
     let state = api::ApiState::new(parts);
@@ -111,6 +116,7 @@ pub async fn start(
             cards: HashMap::new(),
             card_tx,
             state,
+            lines,
             registrations_seen: (0, 0),
         },
         AppInputs { commands, cards },
@@ -131,6 +137,9 @@ impl App {
     /// SIGHUP: tokens, users and teams.
     pub fn reconfigure(&mut self, cfg: &config::Config) {
         self.state.set_accounts(api::Accounts::from_config(cfg));
+        if let Ok(mut lines) = self.lines.write() {
+            *lines = line_agents(cfg);
+        }
     }
 
     pub fn metrics(&self) -> &api::Metrics {
@@ -182,7 +191,20 @@ impl App {
                 fork_outcomes(&call, &self.metrics);
                 self.cards.remove(&call.id);
                 self.record(&call, &view);
-                Event::call_ended(at, view)
+                // The finished call is a new entry of its conversation.
+                let audience = self
+                    .lines
+                    .read()
+                    .ok()
+                    .and_then(|l| l.get(&call.line).cloned())
+                    .unwrap_or_default();
+                let payload = serde_json::json!({
+                    "line": call.line,
+                    "customer": call.caller_number,
+                    "call": call.id,
+                });
+                self.publisher.publish(Event::call_ended(at, view));
+                Event::conversation_updated(at, call.line.clone(), payload, audience)
             }
         };
         self.publisher.publish(published);
@@ -244,9 +266,7 @@ impl App {
             return;
         };
         if let Some(card) = crm.directory().get(&call.caller_number) {
-            if let Ok(v) = serde_json::to_value(card) {
-                self.cards.insert(call.id.clone(), v);
-            }
+            self.cards.insert(call.id.clone(), card_json(card));
             return;
         }
         let (id, number, tx) = (
@@ -256,9 +276,7 @@ impl App {
         );
         tokio::spawn(async move {
             if let Some(card) = crm.card(&number).await {
-                if let Ok(v) = serde_json::to_value(card) {
-                    let _ = tx.send((id, v));
-                }
+                let _ = tx.send((id, card_json(&card)));
             }
         });
     }
@@ -483,8 +501,59 @@ fn outcome(call: &CallSnapshot) -> api::CallOutcome {
     }
 }
 
-/// The API's conversations over the store (called on tokio's blocking pool).
-struct StoreConversations(StoreHandle);
+/// A CRM card as the popup shows it: name, company, link, then the free fields as their own
+/// keys (no internal bookkeeping such as where the card came from).
+fn card_json(card: &crm::Card) -> serde_json::Value {
+    let mut v = serde_json::Map::new();
+    v.insert("name".into(), card.name.clone().into());
+    if let Some(company) = &card.company {
+        v.insert("company".into(), company.clone().into());
+    }
+    if let Some(url) = &card.url {
+        v.insert("url".into(), url.clone().into());
+    }
+    for (k, val) in &card.fields {
+        v.entry(k.clone()).or_insert_with(|| val.clone().into());
+    }
+    serde_json::Value::Object(v)
+}
+
+/// Who each line reaches (users of its steps, fallback and teams), for conversation access.
+type LineAgents = Arc<std::sync::RwLock<HashMap<String, Vec<String>>>>;
+
+fn line_agents(cfg: &config::Config) -> HashMap<String, Vec<String>> {
+    cfg.numbers
+        .iter()
+        .map(|line| {
+            let mut users: Vec<String> = Vec::new();
+            let routes = line
+                .steps
+                .iter()
+                .cloned()
+                .map(config::Route::from)
+                .chain(std::iter::once(line.fallback.clone()));
+            for route in routes {
+                match route {
+                    config::Route::User(u) => users.push(u.to_string()),
+                    config::Route::Team(t) => {
+                        if let Some(team) = cfg.team(t.as_str()) {
+                            users.extend(team.members.iter().map(|m| m.to_string()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            (line.number.to_string(), users)
+        })
+        .collect()
+}
+
+/// The API's conversations over the store (called on tokio's blocking pool). Reads wait for
+/// the writes already queued, so a client that reacts to an event finds what it announced.
+struct StoreConversations {
+    store: StoreHandle,
+    lines: LineAgents,
+}
 
 fn json<T: serde::Serialize>(v: T) -> Result<Option<serde_json::Value>, String> {
     serde_json::to_value(v).map(Some).map_err(|e| e.to_string())
@@ -493,7 +562,7 @@ fn json<T: serde::Serialize>(v: T) -> Result<Option<serde_json::Value>, String> 
 impl api::Conversations for StoreConversations {
     fn get(&self, line: &str, customer: &str) -> Result<Option<serde_json::Value>, String> {
         match self
-            .0
+            .store
             .conversation(line, customer)
             .map_err(|e| e.to_string())?
         {
@@ -507,7 +576,11 @@ impl api::Conversations for StoreConversations {
         line: &str,
         only_for: Option<&str>,
     ) -> Result<Option<serde_json::Value>, String> {
-        let all = self.0.conversations(line, 200).map_err(|e| e.to_string())?;
+        self.store.flush().map_err(|e| e.to_string())?;
+        let all = self
+            .store
+            .conversations(line, 200)
+            .map_err(|e| e.to_string())?;
         let visible: Vec<_> = match only_for {
             None => all,
             Some(user) => all
@@ -519,8 +592,21 @@ impl api::Conversations for StoreConversations {
     }
 
     fn may_access(&self, line: &str, customer: &str, user: &str) -> Result<bool, String> {
+        // The agents a line reaches see its conversations (they get its messages too).
+        let reaches = self
+            .lines
+            .read()
+            .map(|l| {
+                l.get(line)
+                    .is_some_and(|users| users.iter().any(|u| u == user))
+            })
+            .unwrap_or(false);
+        if reaches {
+            return Ok(true);
+        }
+        self.store.flush().map_err(|e| e.to_string())?;
         let Some(c) = self
-            .0
+            .store
             .conversation(line, customer)
             .map_err(|e| e.to_string())?
         else {
@@ -546,7 +632,7 @@ impl api::Conversations for StoreConversations {
         user: &str,
     ) -> Result<Option<serde_json::Value>, String> {
         let key = ConversationKey::new(line, customer);
-        self.0
+        self.store
             .assign(
                 key,
                 Some(user.to_owned()),
@@ -554,7 +640,7 @@ impl api::Conversations for StoreConversations {
                 now_ms() as i64,
             )
             .map_err(|e| e.to_string())?;
-        self.0.flush().map_err(|e| e.to_string())?;
+        self.store.flush().map_err(|e| e.to_string())?;
         self.get(line, customer)
     }
 
@@ -565,10 +651,10 @@ impl api::Conversations for StoreConversations {
         actor: &str,
     ) -> Result<Option<serde_json::Value>, String> {
         let key = ConversationKey::new(line, customer);
-        self.0
+        self.store
             .close(key, Some(actor.to_owned()), now_ms() as i64)
             .map_err(|e| e.to_string())?;
-        self.0.flush().map_err(|e| e.to_string())?;
+        self.store.flush().map_err(|e| e.to_string())?;
         self.get(line, customer)
     }
 
@@ -579,10 +665,10 @@ impl api::Conversations for StoreConversations {
         actor: &str,
     ) -> Result<Option<serde_json::Value>, String> {
         let key = ConversationKey::new(line, customer);
-        self.0
+        self.store
             .reopen(key, Some(actor.to_owned()), now_ms() as i64)
             .map_err(|e| e.to_string())?;
-        self.0.flush().map_err(|e| e.to_string())?;
+        self.store.flush().map_err(|e| e.to_string())?;
         self.get(line, customer)
     }
 }
