@@ -224,17 +224,7 @@ fn decline_through_the_api_cancels_that_agents_branch_only() {
     let mut a2 = Phone::new("a2");
     assert_eq!(status_code(&a2.sip.register(d.addr(), "pw2").1), 200);
     let mut caller = Phone::new("+33622222222");
-    let offer = caller.sdp(caller.rtp_port(), &[(8, "PCMA/8000")]);
-    let invite = caller.sip.request_with_body(
-        "INVITE",
-        &format!("sip:+33100000001@{}", d.addr()),
-        &[
-            format!("Contact: <sip:caller@{}>", caller.sip.local),
-            "Content-Type: application/sdp".into(),
-        ],
-        &offer,
-    );
-    caller.sip.send_to(d.addr(), &invite).expect("INVITE");
+    caller.dial(d.addr(), "+33100000001", &[(8, "PCMA/8000")]);
     let inv1 = a1.next(Duration::from_secs(5)).expect("INVITE to a1");
     let inv2 = a2.next(Duration::from_secs(5)).expect("INVITE to a2");
     for (phone, inv, tag) in [(&mut a1, &inv1, "t1"), (&mut a2, &inv2, "t2")] {
@@ -334,17 +324,7 @@ fn a_slow_crm_does_not_hold_up_ringing() {
     let mut a1 = Phone::new("a1");
     assert_eq!(status_code(&a1.sip.register(d.addr(), "pw1").1), 200);
     let mut caller = Phone::new("+33633333333");
-    let offer = caller.sdp(caller.rtp_port(), &[(8, "PCMA/8000")]);
-    let invite = caller.sip.request_with_body(
-        "INVITE",
-        &format!("sip:+33100000001@{}", d.addr()),
-        &[
-            format!("Contact: <sip:caller@{}>", caller.sip.local),
-            "Content-Type: application/sdp".into(),
-        ],
-        &offer,
-    );
-    caller.sip.send_to(d.addr(), &invite).expect("INVITE");
+    caller.dial(d.addr(), "+33100000001", &[(8, "PCMA/8000")]);
     let inv = a1.next(Duration::from_secs(5)).expect("INVITE to a1");
     assert!(inv.starts_with("INVITE "), "{inv}");
     assert!(

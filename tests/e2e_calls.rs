@@ -140,17 +140,7 @@ fn double_answer_one_bridged_the_other_acked_and_byed() {
         })
         .collect();
     let mut caller = Phone::new("+33611111111");
-    let offer = caller.sdp(caller.rtp_port(), &[(8, "PCMA/8000")]);
-    let invite = caller.sip.request_with_body(
-        "INVITE",
-        &format!("sip:+33100000001@{}", d.addr()),
-        &[
-            format!("Contact: <sip:caller@{}>", caller.sip.local),
-            "Content-Type: application/sdp".into(),
-        ],
-        &offer,
-    );
-    caller.sip.send_to(d.addr(), &invite).expect("INVITE");
+    caller.dial(d.addr(), "+33100000001", &[(8, "PCMA/8000")]);
     let invites: Vec<String> = agents
         .iter_mut()
         .map(|a| {

@@ -275,17 +275,7 @@ fallback = "voicemail"
     );
     let d = Daemon::start(&config);
     let mut caller = Phone::new("+33677777777");
-    let offer = caller.sdp(caller.rtp_port(), &[(8, "PCMA/8000")]);
-    let invite = caller.sip.request_with_body(
-        "INVITE",
-        &format!("sip:+33100000007@{}", d.addr()),
-        &[
-            format!("Contact: <sip:caller@{}>", caller.sip.local),
-            "Content-Type: application/sdp".into(),
-        ],
-        &offer,
-    );
-    caller.sip.send_to(d.addr(), &invite).expect("INVITE");
+    caller.dial(d.addr(), "+33100000007", &[(8, "PCMA/8000")]);
     let ok = caller
         .next(Duration::from_secs(5))
         .unwrap_or_else(|| panic!("no answer; log:\n{}", tail(&d.log(), 40)));

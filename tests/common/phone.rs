@@ -36,6 +36,19 @@ impl Phone {
         s
     }
 
+    /// Sends an INVITE for `number` to `server`, offering `codecs` on this phone's RTP port.
+    pub fn dial(&mut self, server: SocketAddr, number: &str, codecs: &[(u8, &str)]) {
+        let offer = self.sdp(self.rtp_port(), codecs);
+        let contact = format!("Contact: <sip:caller@{}>", self.sip.local);
+        let invite = self.sip.request_with_body(
+            "INVITE",
+            &format!("sip:{number}@{server}"),
+            &[contact, "Content-Type: application/sdp".into()],
+            &offer,
+        );
+        self.sip.send_to(server, &invite).expect("INVITE");
+    }
+
     /// The next SIP message that is not a 100 Trying, within `wait`.
     pub fn next(&mut self, wait: Duration) -> Option<String> {
         let deadline = Instant::now() + wait;

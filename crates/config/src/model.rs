@@ -108,6 +108,33 @@ impl Config {
         self.ivr.get(id)
     }
 
+    /// The users a line reaches directly: those its steps and fallback name, and the members of
+    /// the teams they name, each once, in that order (IVR branches are not followed). Who gets
+    /// the line's messages and may read its conversations.
+    pub fn line_users(&self, line: &Line) -> Vec<UserId> {
+        let routes = line
+            .steps
+            .iter()
+            .cloned()
+            .map(Route::from)
+            .chain(std::iter::once(line.fallback.clone()));
+        let mut users: Vec<UserId> = Vec::new();
+        for route in routes {
+            match route {
+                Route::User(u) => users.push(u),
+                Route::Team(t) => {
+                    if let Some(team) = self.team(t.as_str()) {
+                        users.extend(team.members.iter().cloned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        users.retain(|u| seen.insert(u.clone()));
+        users
+    }
+
     /// The CRM card of a caller number, when the configuration lists it.
     pub fn contact(&self, number: &str) -> Option<&Contact> {
         self.index

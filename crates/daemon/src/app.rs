@@ -525,24 +525,7 @@ fn line_agents(cfg: &config::Config) -> HashMap<String, Vec<String>> {
     cfg.numbers
         .iter()
         .map(|line| {
-            let mut users: Vec<String> = Vec::new();
-            let routes = line
-                .steps
-                .iter()
-                .cloned()
-                .map(config::Route::from)
-                .chain(std::iter::once(line.fallback.clone()));
-            for route in routes {
-                match route {
-                    config::Route::User(u) => users.push(u.to_string()),
-                    config::Route::Team(t) => {
-                        if let Some(team) = cfg.team(t.as_str()) {
-                            users.extend(team.members.iter().map(|m| m.to_string()));
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            let users = cfg.line_users(line).iter().map(|u| u.to_string()).collect();
             (line.number.to_string(), users)
         })
         .collect()

@@ -175,30 +175,14 @@ impl Engine {
         }
     }
 
-    /// The users a line reaches: those its steps and fallback name, and team members.
+    /// The users a line reaches (its messages go to their phones).
     fn line_agents(&self, line: &config::Line) -> Vec<String> {
-        let cfg = &self.config.routing;
-        let mut users: Vec<String> = Vec::new();
-        let routes = line
-            .steps
+        self.config
+            .routing
+            .line_users(line)
             .iter()
-            .cloned()
-            .map(config::Route::from)
-            .chain(std::iter::once(line.fallback.clone()));
-        for route in routes {
-            match route {
-                config::Route::User(u) => users.push(u.to_string()),
-                config::Route::Team(t) => {
-                    if let Some(team) = cfg.team(t.as_str()) {
-                        users.extend(team.members.iter().map(|m| m.to_string()));
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        users.retain(|u| seen.insert(u.clone()));
-        users
+            .map(|u| u.to_string())
+            .collect()
     }
 
     /// A copy of a customer's message to each registered device of `user`.
