@@ -132,3 +132,16 @@ pub fn rtp_range() -> (u16, u16) {
     let low = base + n * 100;
     (low, low + 99)
 }
+
+/// Datagrams received on `socket` until `n` have come (then 100 ms more, to catch extras) or
+/// `within` has passed: counts stay exact on a loaded machine without waiting long on an idle
+/// one.
+pub fn drain_n(socket: &UdpSocket, n: usize, within: Duration) -> Vec<(Vec<u8>, SocketAddr)> {
+    let deadline = Instant::now() + within;
+    let mut got = Vec::new();
+    while got.len() < n && Instant::now() < deadline {
+        got.extend(drain(socket, Duration::from_millis(50)));
+    }
+    got.extend(drain(socket, Duration::from_millis(100)));
+    got
+}

@@ -338,7 +338,7 @@ kv() { # kv KEY < SUMMARY line
     sed -n "s/.* $1=\([^ ]*\).*/\1/p"
 }
 line_of() { # line_of KIND RUN TARGET CALLS
-    grep "^SUMMARY kind=$1 run=$2 target=$3 calls=$4 " "$WORK/summary.txt" | tail -1
+    grep "^SUMMARY kind=$1 run=$2 target=$3 calls=$4 " "$WORK/summary.txt" | tail -1 || true
 }
 {
     echo

@@ -185,3 +185,72 @@ async fn hold_pauses_the_media_timeout() {
     relay.close(held).await.expect("close");
     assert_eq!(ports.leased(), 0);
 }
+
+/// Asks for a larger receive buffer, so a test's burst cannot overflow the kernel's default one
+/// (a datagram costs more than its length there).
+fn roomy(socket: &impl std::os::fd::AsRawFd) {
+    let bytes: libc::c_int = 1 << 20;
+    // SAFETY: the fd is open for the call; the option value is a c_int of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&bytes as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_RCVBUF");
+}
+
+#[tokio::test]
+async fn a_burst_queued_before_the_relay_reads_is_forwarded_whole_and_in_order() {
+    const BURST: u16 = 200;
+    let ports = allocator();
+    let (relay, _events) = RelayHandle::spawn(RelayIoConfig::default()).expect("spawn");
+    // A blocking std socket: sending never yields, so on this single-threaded runtime the relay
+    // task cannot read before the whole burst waits in its socket (several `recvmmsg` batches
+    // and `sendmmsg` flushes, more than one epoll round's budget for the socket).
+    let phone_a = std::net::UdpSocket::bind((LOCAL, 0)).expect("bind a");
+    let phone_b = UdpSocket::bind((LOCAL, 0)).await.expect("bind b");
+    roomy(&phone_b);
+    let a_pair = ports.allocate().expect("pair for A");
+    let b_pair = ports.allocate().expect("pair for B");
+    roomy(&a_pair.rtp);
+    let relay_for_a = SocketAddr::new(LOCAL, a_pair.rtp_port());
+    let relay_for_b = SocketAddr::new(LOCAL, b_pair.rtp_port());
+    let id = relay
+        .open(OpenSession::new(
+            a_pair,
+            b_pair,
+            LegConfig::new(Some(phone_a.local_addr().expect("addr")), false, 8000),
+            LegConfig::new(Some(phone_b.local_addr().expect("addr")), false, 8000),
+            RelayConfig {
+                latch_any_first: false,
+                media_timeout: Duration::from_secs(60),
+            },
+        ))
+        .await
+        .expect("open");
+
+    for seq in 0..BURST {
+        phone_a
+            .send_to(&rtp(seq, 0xaaaa), relay_for_a)
+            .expect("send a");
+    }
+    for seq in 0..BURST {
+        let (at_b, from) = recv(&phone_b).await;
+        assert_eq!(
+            at_b,
+            rtp(seq, 0xaaaa),
+            "packet {seq} of the burst, in order"
+        );
+        assert_eq!(from, relay_for_b);
+    }
+
+    let stats = relay.close(id).await.expect("stats");
+    assert_eq!(stats.a.packets, u64::from(BURST));
+    assert_eq!(stats.a.rtp.cumulative_lost(), 0);
+    assert_eq!(stats.send_dropped + stats.send_errors, 0);
+    assert_eq!(ports.leased(), 0);
+}

@@ -25,14 +25,17 @@
 //! # I/O shell ([`io`], Linux)
 //!
 //! One tokio task serves every session: an epoll set holds all legs' sockets, so a wake-up
-//! costs O(ready sockets), not O(sessions); datagrams are read until `WouldBlock` (bounded per
-//! socket per round), judged by the core and sent with a non-blocking `send_to` (a full socket
-//! buffer drops and counts: late audio is worthless). Sessions come and go through a bounded
-//! command channel ([`io::RelayHandle`]).
+//! costs O(ready sockets), not O(sessions); datagrams are read in batches (`recvmmsg`, bounded
+//! per socket per round), judged by the core and sent in batches (`sendmmsg`, UDP GSO) without
+//! waiting (a full socket buffer drops and counts: late audio is worthless). Sessions come and
+//! go through a bounded command channel ([`io::RelayHandle`]).
 
 pub mod rtp;
 
 mod session;
+
+#[cfg(target_os = "linux")]
+mod batch;
 
 #[cfg(target_os = "linux")]
 pub mod io;
