@@ -122,15 +122,23 @@ pub fn until_flowing(from: &UdpSocket, to: SocketAddr, at: &UdpSocket, within: D
     false
 }
 
-/// An RTP port range of 100 ports for one daemon, distinct from every other range handed out
-/// by this test process (tests run in parallel threads), below the ephemeral port range.
+/// An RTP port range of 100 ports for one daemon: distinct from every other range handed out
+/// by this test process (tests run in parallel threads), below the ephemeral port range, and
+/// free right now (every port of it could be bound), so that a benchmark or another program
+/// holding ports does not make a test's calls fail with 503.
 pub fn rtp_range() -> (u16, u16) {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed) % 40;
-    let base = 20_000 + (std::process::id() % 2) as u16 * 4_000;
-    let low = base + n * 100;
-    (low, low + 99)
+    let start = (std::process::id() % 50) as u16;
+    for _ in 0..200 {
+        let n = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 200;
+        let low = 10_000 + n * 100;
+        let free = (low..low + 100).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
+        if free {
+            return (low, low + 99);
+        }
+    }
+    panic!("no free block of 100 UDP ports between 10000 and 29999");
 }
 
 /// Datagrams received on `socket` until `n` have come (then 100 ms more, to catch extras) or
