@@ -45,7 +45,8 @@
 #       [--answer-ms 100] [--hold-ms 1000]
 #       [--kamailio-branches location|static] [--kamailio-children 4]
 #       [--kamailio-shm 1024] [--kamailio-mem qm|fm|tlsf]
-#       [--switchboard-bin target/release/switchboard] [--out summary.md] [--keep]
+#       [--switchboard-bin target/release/switchboard] [--rtp-ports LOW-HIGH]
+#       [--out summary.md] [--keep]
 #
 #   --answer-ms   how long agent1 rings before it answers (sipp -d of the agent)
 #   --hold-ms     how long the caller stays on the line before BYE (0 is fine)
@@ -55,6 +56,18 @@
 #   --kamailio-mem  its memory manager (shared and private): tlsf (default here), fm, or qm
 #                 (Kamailio's own default, with debug checks: 3x the CPU)
 #   --refine      bisection steps between the last good and the first bad rate
+#   --rtp-ports   Switchboard's [media] rtp_ports instead of the one in
+#                 switchboard-fork.toml. Every call holds 2 port pairs (4 UDP
+#                 sockets, 4 open files) from its INVITE to its end, so the
+#                 range bounds the calls at once: about rate x (answer + hold
+#                 + 0.05 s). The script raises `ulimit -n` to the hard limit and
+#                 says at which rate the range, or the open-file limit, runs out.
+#
+# Besides the step table it records, for each step, the server's CPU per
+# thread (Switchboard: the signalling thread "switchboard", "relay",
+# "store-writer"; Kamailio: one line per process), its memory (PSS, summed
+# over its processes, when the caller ends) and its warnings and errors
+# (counted by message, from its log).
 #
 # Needs root on Debian 12 only to install sip-tester/kamailio when missing.
 # Every process it starts is stopped on exit; every run is bounded in time.
@@ -78,6 +91,7 @@ KAM_SHM=1024 # MB
 KAM_MEM=tlsf # Kamailio's memory manager (shm and pkg): tlsf, fm, or qm (its default, with debug checks: 3x the CPU)
 OUT=
 KEEP=
+RTP_PORTS= # empty: the range in switchboard-fork.toml
 NUMBER=+33100000001
 KAM_PORT=5090
 SB_PORT=5091
@@ -91,6 +105,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --target) TARGET=$2; shift 2 ;;
     --switchboard-bin) SB_BIN=$2; shift 2 ;;
+    --rtp-ports) RTP_PORTS=$2; shift 2 ;;
     --rates) RATES=$2; shift 2 ;;
     --step) STEP=$2; shift 2 ;;
     --refine) REFINE=$2; shift 2 ;;
@@ -156,6 +171,49 @@ if [[ " ${TARGETS[*]} " == *" kamailio "* ]]; then need kamailio kamailio; fi
 if [[ " ${TARGETS[*]} " == *" switchboard "* ]] && [ ! -x "$SB_BIN" ]; then
     echo "error: no Switchboard binary at $SB_BIN (cargo build --release, or --switchboard-bin PATH)" >&2
     exit 2
+fi
+
+# ------------------------------------------------------------- media ports
+# Switchboard anchors every call: 2 RTP/RTCP port pairs = 4 bound UDP sockets
+# (4 open files) from the INVITE to the end of the call. The open-file limit
+# is inherited by the daemon: raise it as far as allowed.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FD_LIMIT=$(ulimit -n)
+[[ "$FD_LIMIT" =~ ^[0-9]+$ ]] || FD_LIMIT=1048576 # "unlimited"
+MEDIA_NOTE=""
+if [[ " ${TARGETS[*]} " == *" switchboard "* ]]; then
+    [ -n "$RTP_PORTS" ] || RTP_PORTS=$(sed -n 's/^rtp_ports *= *"\([0-9]*-[0-9]*\)".*/\1/p' "$HERE/switchboard-fork.toml")
+    if ! [[ "$RTP_PORTS" =~ ^([0-9]+)-([0-9]+)$ ]] || [ $((BASH_REMATCH[1] % 2)) != 0 ] ||
+        [ "${BASH_REMATCH[2]}" -le "${BASH_REMATCH[1]}" ] || [ "${BASH_REMATCH[2]}" -gt 65535 ]; then
+        echo "--rtp-ports must be LOW-HIGH with an even LOW below HIGH, not '$RTP_PORTS'" >&2
+        exit 2
+    fi
+    RTP_LOW=${BASH_REMATCH[1]}
+    RTP_HIGH=${BASH_REMATCH[2]}
+    rtp_pairs=$(((RTP_HIGH - RTP_LOW + 1) / 2))
+    # calls at once: ports, or open files (less ~100 for the daemon's own), / 4
+    calls_ports=$((rtp_pairs / 2))
+    calls_fds=$(((FD_LIMIT - 100) / 4))
+    calls_max=$((calls_ports < calls_fds ? calls_ports : calls_fds))
+    # a call lives its ring and hold times and a few round trips
+    rate_max=$((calls_max * 1000 / (ANSWER_MS + HOLD_MS + 50)))
+    MEDIA_NOTE="media ports $RTP_LOW-$RTP_HIGH ($rtp_pairs pairs: $calls_ports calls at once), open files $FD_LIMIT ($calls_fds calls);"
+    MEDIA_NOTE+=" Switchboard runs out of $([ "$calls_ports" -le "$calls_fds" ] && echo ports || echo "open files (EMFILE)") above ~$rate_max calls/s"
+    top_rate=$(tr ' ' '\n' <<<"$RATES" | sort -n | tail -1)
+    if [ "$top_rate" -gt "$rate_max" ]; then
+        MEDIA_NOTE+=" (below the highest rate asked, $top_rate)"
+    fi
+    read -r eph_low eph_high </proc/sys/net/ipv4/ip_local_port_range
+    if [ "$RTP_HIGH" -ge "$eph_low" ] && [ "$RTP_LOW" -le "$eph_high" ]; then
+        echo "warning: media ports $RTP_LOW-$RTP_HIGH overlap the ephemeral range $eph_low-$eph_high:" \
+            "ports taken by other programs are skipped, at a cost" >&2
+    fi
+    for p in "$SB_PORT" "$CALLER_PORT" "${AGENT_PORTS[@]}"; do
+        if [ "$p" -ge "$RTP_LOW" ] && [ "$p" -le "$RTP_HIGH" ]; then
+            echo "--rtp-ports $RTP_PORTS holds the bench's SIP port $p" >&2
+            exit 2
+        fi
+    done
 fi
 
 # ------------------------------------------------------------ work dir, cleanup
@@ -226,7 +284,10 @@ NSTEPS=$(($(wc -w <<<"$RATES") + REFINE + 3))
 SERVER_MAX_S=$((NSTEPS * (STEP + 20 + DRAIN_S + (ANSWER_MS + HOLD_MS) / 1000 + 15) + LAT_SECS + 120))
 
 # ----------------------------------------------------------------- servers
-listening() { ss -lnu | grep -q "127.0.0.1:$1 "; }
+# (filtered by ss and read to the end: with `grep -q` on the whole list, a long
+# list, e.g. another benchmark's thousands of RTP sockets, kills ss with SIGPIPE
+# and pipefail turns a match into a failure)
+listening() { ss -Hlnu "sport = :$1" | grep "127.0.0.1:$1 " >/dev/null; }
 # foreign_listener PORT PID...: a process other than the given ones (and their
 # children) listening on udp 127.0.0.1:PORT, e.g. another benchmark started
 # meanwhile (Kamailio binds with SO_REUSEADDR: a second one steals the traffic)
@@ -240,7 +301,7 @@ foreign_listener() {
     return 1
 }
 wait_udp() { # wait_udp PORT NAME LOG
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do # 30 s: Kamailio fills its 1 GB of shared memory first
         listening "$1" && return 0
         is_ours "$SERVER_PID" timeout || break
         sleep 0.1
@@ -266,16 +327,18 @@ start_kamailio() {
     # shared memory from shm pool"); -M 16: private memory per process
     timeout "$SERVER_MAX_S" kamailio -f "$HERE/kamailio-fork.cfg" -DD -E -x "$KAM_MEM" -X "$KAM_MEM" -m "$KAM_SHM" -M 16 \
         -A "SB_PORT=$KAM_PORT" -A "SB_NUMBER=\"$NUMBER\"" -A "SB_CHILDREN=$KAM_CHILDREN" \
-        "${defs[@]}" "${KAM_DEFINES[@]}" >"$WORK/kamailio.log" 2>&1 &
+        "${defs[@]}" "${KAM_DEFINES[@]}" >>"$WORK/kamailio.log" 2>&1 &
     SERVER_PID=$!
     wait_udp "$KAM_PORT" kamailio "$WORK/kamailio.log"
 }
 
+# (the servers append to their log: a restart after a failed step keeps its lines)
 start_switchboard() {
     port_free "$SB_PORT" switchboard
     local cfg="$WORK/switchboard.toml"
-    sed "s/127.0.0.1:5091/127.0.0.1:$SB_PORT/" "$HERE/switchboard-fork.toml" >"$cfg"
-    (cd "$WORK" && exec timeout "$SERVER_MAX_S" "$SB_BIN" run --config "$cfg") >"$WORK/switchboard.log" 2>&1 &
+    sed -e "s/127.0.0.1:5091/127.0.0.1:$SB_PORT/" \
+        -e "s/^rtp_ports *=.*/rtp_ports = \"$RTP_LOW-$RTP_HIGH\"/" "$HERE/switchboard-fork.toml" >"$cfg"
+    (cd "$WORK" && exec timeout "$SERVER_MAX_S" "$SB_BIN" run --config "$cfg") >>"$WORK/switchboard.log" 2>&1 &
     SERVER_PID=$!
     wait_udp "$SB_PORT" switchboard "$WORK/switchboard.log"
 }
@@ -308,6 +371,50 @@ now() { date +%s.%N; }
 # packets are processed, counts as busy)
 machine_ticks() {
     awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat
+}
+# CPU ticks of every thread of a process tree: "tid name ticks" lines
+thread_ticks() { # thread_ticks PID
+    local p t comm
+    for p in $(tree_pids "$1"); do
+        for t in /proc/"$p"/task/*; do
+            comm=$(tr ' ' '_' 2>/dev/null <"$t/comm") || continue
+            sed 's/^.*) //' "$t/stat" 2>/dev/null |
+                awk -v tid="${t##*/}" -v comm="$comm" '{ print tid, comm, $12 + $13 }' || true
+        done
+    done
+}
+# the busiest threads between two thread_ticks snapshots, in % of one core:
+# "switchboard 61%, relay 9%, store-writer 2%" (at most 6, each >= 1%)
+thread_pcts() { # thread_pcts BEFORE AFTER WALL
+    awk -v hz="$HZ" -v w="$3" 'NR == FNR { t0[$1] = $3; next }
+        { p = ($3 - ($1 in t0 ? t0[$1] : 0)) / hz / w * 100; if (p >= 0.5) printf "%.0f %s\n", p, $2 }' "$1" "$2" |
+        sort -rn | head -6 | awk '{ printf "%s%s %d%%", (NR > 1 ? ", " : ""), $2, $1 }' || true
+}
+# memory of a process tree in MB: proportional set size, so that memory shared
+# by Kamailio's processes counts once (VmRSS where smaps_rollup is missing)
+tree_mem_mb() { # tree_mem_mb PID
+    local p kb total=0
+    for p in $(tree_pids "$1"); do
+        kb=$(awk '$1 == "Pss:" { print $2; exit }' "/proc/$p/smaps_rollup" 2>/dev/null ||
+            awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status" 2>/dev/null) || kb=0
+        total=$((total + ${kb:-0}))
+    done
+    echo $((total / 1024))
+}
+# UDP datagrams dropped for a full receive buffer: "machine server" (the whole
+# machine's RcvbufErrors, the server's SIP socket's own drop counter)
+udp_drops() { # udp_drops PORT
+    local all srv
+    all=$(awk '$1 == "Udp:" && $2 ~ /^[0-9]+$/ { print $6 }' /proc/net/snmp)
+    srv=$(ss -Huanm "sport = :$1" 2>/dev/null | grep -o ',d[0-9]*)' | tr -dc '0-9\n' | head -1)
+    echo "${all:-0} ${srv:-0}"
+}
+# the server's warnings and errors since line N of its log, counted by message
+# (numbers, addresses and ids folded): "1234x WARN ... no media ports ...; ..."
+log_digest() { # log_digest LOG FIRST-LINE
+    tail -n "+$2" "$1" 2>/dev/null | grep -aE 'WARN|ERROR|CRIT|error|EMFILE|[Tt]oo many open files' |
+        sed -E 's/\x1b\[[0-9;]*m//g; s/^[0-9T:.+-]+Z? +//; s/[0-9a-f]{8,}/#/g; s/[0-9]+/N/g' | cut -c1-150 |
+        sort | uniq -c | sort -rn | head -3 | awk '{ n = $1; $1 = ""; printf "%s%dx%s", (NR > 1 ? "; " : ""), n, $0 }' || true
 }
 
 # ------------------------------------------------------------ sipp processes
@@ -427,7 +534,8 @@ run_calls() {
     recv=$((ANSWER_MS > HOLD_MS ? ANSWER_MS : HOLD_MS))
     recv=$((recv + 10000))
     mkdir -p "$dir"
-    local s0 s1 m0 m1 t0 t1
+    local s0 s1 m0 m1 t0 t1 log0
+    log0=$(($(wc -l 2>/dev/null <"$WORK/$CUR.log" || echo 0) + 1))
     for i in 1 2 3; do
         start_sipp "$dir" "agent$i" -sf "$(agent_scenario "$i")" -s "agent$i" \
             -i 127.0.0.1 -p "${AGENT_PORTS[i - 1]}" -m "$calls" -d "$ANSWER_MS" \
@@ -439,6 +547,9 @@ run_calls() {
     # CPU is counted over the caller's life: the agents start before it and
     # idle after it (their last calls' timewait), the server only serves it
     s0=$(tree_ticks "$SERVER_PID")
+    thread_ticks "$SERVER_PID" >"$dir/server.threads0"
+    local d0 d1
+    d0=$(udp_drops "$port")
     m0=$(machine_ticks)
     t0=$(now)
     start_sipp "$dir" caller "127.0.0.1:$port" -sf "$HERE/uac_fork.xml" -s "$NUMBER" \
@@ -450,6 +561,8 @@ run_calls() {
     t1=$(now)
     m1=$(machine_ticks)
     s1=$(tree_ticks "$SERVER_PID")
+    thread_ticks "$SERVER_PID" >"$dir/server.threads1"
+    RUN_MEM=$(tree_mem_mb "$SERVER_PID")
     # the agents share one deadline
     for ((i = 0; i < DRAIN_S * 10; i++)); do
         [ -e "$dir/agent1.rc" ] && [ -e "$dir/agent2.rc" ] && [ -e "$dir/agent3.rc" ] && break
@@ -460,6 +573,12 @@ run_calls() {
     done
     RUN_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     RUN_SRV_CPU=$(awk -v a="$s0" -v b="$s1" -v hz="$HZ" -v w="$RUN_WALL" 'BEGIN { printf "%.0f", (b - a) / hz / w * 100 }')
+    RUN_THREADS=$(thread_pcts "$dir/server.threads0" "$dir/server.threads1" "$RUN_WALL")
+    # after the agents' drain: every datagram of the step has been read or dropped
+    d1=$(udp_drops "$port")
+    RUN_DROPS=$(awk -v a="$d0" -v b="$d1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        printf "udp drops %d (server socket %d)", y[1] - x[1], y[2] - x[2] }')
+    RUN_LOG=$(log_digest "$WORK/$CUR.log" "$log0")
     local sipp_total
     sipp_total=$(cat "$dir"/caller.cpu "$dir"/agent?.cpu 2>/dev/null | awk -v w="$RUN_WALL" '{ s += $1 } END { printf "%.0f", s / w * 100 }')
     # idle: what nobody used; other: busy time that was neither sipp nor the
@@ -530,20 +649,24 @@ step() {
     fi
     STEP_OK=0
     [ "$why" = ok ] && STEP_OK=1
-    STEP_LINE=$(printf '%-11s %6s %9.0f %7s %7s %6s %5s %5s %5s %6s%% %6s%% %6s%% %6s%% %6s%%  %s' \
+    STEP_LINE=$(printf '%-11s %6s %9.0f %7s %7s %6s %5s %5s %5s %6s%% %6s%% %6s%% %6s%% %6s%% %6s  %s' \
         "$name" "$rate" "${achieved:-0}" "${ok:-0}" "${retrans:--}" "$agents_retrans" \
-        "$p50" "$p95" "$p99" "$caller_cpu" "$agents_cpu" "$RUN_SRV_CPU" "$RUN_OTHER" "$RUN_IDLE" "$why")
+        "$p50" "$p95" "$p99" "$caller_cpu" "$agents_cpu" "$RUN_SRV_CPU" "$RUN_OTHER" "$RUN_IDLE" "$RUN_MEM" "$why")
+    STEP_DETAIL="$(printf '%-11s %6s' "$name" "$rate")  threads: ${RUN_THREADS:-?}; $RUN_DROPS${RUN_LOG:+; log: $RUN_LOG}"
     echo "$STEP_LINE"
-    echo "$STEP_LINE" >>"$WORK/$name.steps"
+    echo "    ${STEP_DETAIL#"$name"}"
+    { echo "$STEP_LINE"; echo "$STEP_DETAIL"; } >>"$WORK/$name.steps"
+    [ "$STEP_OK" = 1 ] || FAILS[$name]+="$STEP_DETAIL"$'\n'"$(printf '%-11s %6s' "" "")  verdict: $why"$'\n'
 }
 
-HEADER=$(printf '%-11s %6s %9s %7s %7s %6s %5s %5s %5s %7s %7s %7s %7s %7s  %s' \
-    target rate/s achieved/s ok retrans ag_ret p50 p95 p99 caller agents srv other idle verdict)
+HEADER=$(printf '%-11s %6s %9s %7s %7s %6s %5s %5s %5s %7s %7s %7s %7s %7s %6s  %s' \
+    target rate/s achieved/s ok retrans ag_ret p50 p95 p99 caller agents srv other idle mem_MB verdict)
+declare -A FAILS
 LAT_HEADER=$(printf '%-11s %6s %6s %9s %9s %9s %9s %9s %7s %7s %7s  %s' \
     target rate/s calls mean_ms p50_ms p95_ms p99_ms max_ms caller agents srv verdict)
 
 # latency NAME PORT: INVITE->180 at LAT_RATE for LAT_SECS, from the message log
-declare -A LAT_LINE
+declare -A LAT_LINE LAT_DETAIL
 latency() {
     local name=$1 port=$2
     local calls=$((LAT_RATE * LAT_SECS))
@@ -556,8 +679,10 @@ latency() {
         "$(cpu_pct "$dir/caller.cpu" "$RUN_WALL")" \
         "$(cat "$dir"/agent?.cpu 2>/dev/null | awk -v w="$RUN_WALL" '{ s += $1 } END { printf "%.0f", s / w * 100 }')" \
         "$RUN_SRV_CPU" "$RUN_WHY")
+    LAT_DETAIL[$name]="$(printf '%-11s %6s' "$name" "$LAT_RATE")  threads: ${RUN_THREADS:-?}; mem ${RUN_MEM} MB${RUN_LOG:+; log: $RUN_LOG}"
     echo "$LAT_HEADER"
     echo "${LAT_LINE[$name]}"
+    echo "    ${LAT_DETAIL[$name]#"$name"}"
 }
 
 # start_server NAME: start the server of that target
@@ -578,7 +703,7 @@ fresh_server() {
 
 # bench NAME PORT: registration, smoke test, latency, stepping, bisection;
 # sets BEST[NAME] and BEST_LINE[NAME]
-declare -A BEST BEST_LINE CAPPED
+declare -A BEST BEST_LINE BEST_DETAIL CAPPED
 bench() {
     local name=$1 port=$2
     CUR=$name
@@ -613,6 +738,7 @@ bench() {
         if [ "$STEP_OK" = 1 ]; then
             best=$rate
             best_line=$STEP_LINE
+            BEST_DETAIL[$name]=$STEP_DETAIL
         else
             bad=$rate
             break
@@ -634,6 +760,7 @@ bench() {
                 lo=$rate
                 best=$rate
                 best_line=$STEP_LINE
+                BEST_DETAIL[$name]=$STEP_DETAIL
             else
                 hi=$rate
             fi
@@ -654,6 +781,7 @@ echo "fork bench: ${TARGETS[*]}; number $NUMBER; agent1 answers after ${ANSWER_M
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg);" \
     "sipp $(sipp -v 2>&1 | grep -o 'v[0-9.]*' | head -1); kamailio $(kamailio -v 2>/dev/null | head -1 | awk '{print $3}')" \
     "(branches: $KAM_BRANCHES, $KAM_CHILDREN children, $KAM_SHM MB $KAM_MEM)"
+[ -z "$MEDIA_NOTE" ] || echo "switchboard: $MEDIA_NOTE"
 for p in "$CALLER_PORT" "${AGENT_PORTS[@]}"; do port_free "$p" sipp; done
 for t in "${TARGETS[@]}"; do
     case "$t" in
@@ -676,6 +804,7 @@ done
     echo '```'
     echo "$LAT_HEADER"
     for t in "${TARGETS[@]}"; do echo "${LAT_LINE[$t]}"; done
+    for t in "${TARGETS[@]}"; do [ -z "${LAT_DETAIL[$t]:-}" ] || echo "${LAT_DETAIL[$t]}"; done
     echo '```'
     echo
     echo "Highest rate (calls/s) with 0 failed calls and 0 unexpected messages everywhere:"
@@ -683,7 +812,17 @@ done
     echo '```'
     echo "$HEADER"
     for t in "${TARGETS[@]}"; do echo "${BEST_LINE[$t]}"; done
+    echo
+    for t in "${TARGETS[@]}"; do [ -z "${BEST_DETAIL[$t]:-}" ] || echo "${BEST_DETAIL[$t]}"; done
     echo '```'
+    if [ -n "${FAILS[*]:-}" ]; then
+        echo
+        echo "Failed steps (server threads, the server's warnings and errors by message, verdict):"
+        echo
+        echo '```'
+        for t in "${TARGETS[@]}"; do printf '%s' "${FAILS[$t]:-}"; done
+        echo '```'
+    fi
     if [[ " ${TARGETS[*]} " == *" kamailio "* && " ${TARGETS[*]} " == *" switchboard "* ]]; then
         awk -v s="${BEST[switchboard]}" -v k="${BEST[kamailio]}" \
             -v sc="${CAPPED[switchboard]:-}" -v kc="${CAPPED[kamailio]:-}" 'BEGIN {
@@ -703,5 +842,10 @@ done
     echo "busy time (kernel softirq for loopback, other programs: a large 'other' means"
     echo "a noisy run); idle. Each sipp is one thread: a sipp near 100% is the"
     echo "bottleneck and the rate measures sipp; near 0% idle the machine is the limit."
+    echo "mem_MB: the server's memory (PSS, all its processes) when the caller ended."
+    echo "threads: the server's busiest threads (Kamailio: processes) over the step;"
+    echo "udp drops: datagrams dropped for a full receive buffer over the step, on the"
+    echo "whole machine (sipp's sockets and the server's) and on the server's SIP socket."
+    [ -z "$MEDIA_NOTE" ] || echo "switchboard: $MEDIA_NOTE."
 } | tee "$WORK/summary.md"
 if [ -n "$OUT" ]; then cp "$WORK/summary.md" "$OUT"; fi
