@@ -68,7 +68,7 @@ use sip_core::{TransactionKey, TxId, TxMethod};
 use sip_msg::{HeaderName, Method, Request, Response, Uri};
 use tracing::{debug, info, warn};
 
-use crate::media::{CallMedia, MediaEvent, OfferError, RemoteMedia, Side};
+use crate::media::{CallMedia, MediaEvent, MediaPorts, OfferError, RemoteMedia, Side};
 use crate::notice::{ActionError, AgentState, CallNotice, CallSnapshot, Notice, TransferTarget};
 use crate::uas::{reason_phrase, ALLOW, BRANCH_PREFIX};
 use crate::wire::{Destination, Wire};
@@ -2204,17 +2204,17 @@ impl Engine {
             }
         };
         // Refuse before reserving ports.
-        if let Some(offer) = &offer {
-            let probe = crate::media::MediaPorts {
-                ip: std::net::Ipv4Addr::UNSPECIFIED.into(),
-                caller_port: 0,
-                agent_port: 0,
-            };
-            if let Err(e) = CallMedia::from_offer(offer, &self.codecs, probe, 0) {
-                info!(?e, "INVITE offer cannot be anchored: 488");
-                return Err((488, "Not Acceptable Here"));
-            }
-        }
+        let mut media = match &offer {
+            Some(offer) => match CallMedia::from_offer(offer, &self.codecs, MediaPorts::UNBOUND, 0)
+            {
+                Ok(m) => m,
+                Err(e @ (OfferError::Unusable | OfferError::NoCommonCodec)) => {
+                    info!(?e, "INVITE offer cannot be anchored: 488");
+                    return Err((488, "Not Acceptable Here"));
+                }
+            },
+            None => CallMedia::without_offer(&self.codecs, MediaPorts::UNBOUND, 0),
+        };
         let ports = match relay.open(call_id) {
             Ok(p) => p,
             Err(e) => {
@@ -2222,17 +2222,7 @@ impl Engine {
                 return Err((503, "Service Unavailable"));
             }
         };
-        let media = match &offer {
-            Some(offer) => CallMedia::from_offer(offer, &self.codecs, ports, session_id),
-            None => Ok(CallMedia::without_offer(&self.codecs, ports, session_id)),
-        };
-        let media = match media {
-            Ok(m) => m,
-            Err(OfferError::Unusable | OfferError::NoCommonCodec) => {
-                relay.close(call_id);
-                return Err((488, "Not Acceptable Here"));
-            }
-        };
+        media.anchor_at(ports, session_id);
         relay.set_paused(call_id, true);
         relay.update(call_id, Side::Caller, media.caller_remote());
         Ok(Some(media))

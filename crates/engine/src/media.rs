@@ -56,6 +56,16 @@ pub struct MediaPorts {
     pub agent_port: u16,
 }
 
+impl MediaPorts {
+    /// A call whose offer is checked before the relay gives it ports
+    /// ([`CallMedia::anchor_at`] sets them).
+    pub const UNBOUND: MediaPorts = MediaPorts {
+        ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        caller_port: 0,
+        agent_port: 0,
+    };
+}
+
 /// What one side negotiated: where to send, and in which codec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteMedia {
@@ -174,6 +184,15 @@ fn first_te(codecs: &[Codec]) -> Option<Codec> {
         .cloned()
 }
 
+/// A description as last sent on one side.
+#[derive(Clone, Debug)]
+struct Sent {
+    codecs: Vec<Codec>,
+    direction: Direction,
+    rtcp_mux: bool,
+    body: Bytes,
+}
+
 /// The media state of one anchored call.
 #[derive(Clone, Debug)]
 pub struct CallMedia {
@@ -193,9 +212,10 @@ pub struct CallMedia {
     session_id: u64,
     caller_version: u64,
     agent_version: u64,
-    /// The body last sent on each side, to bump `o=` versions only on change.
-    caller_sent: Option<Bytes>,
-    agent_sent: Option<Bytes>,
+    /// What was last described on each side (codecs, direction, rtcp-mux) and its body: a
+    /// change bumps the `o=` version, the same description is the same body.
+    caller_sent: Option<Sent>,
+    agent_sent: Option<Sent>,
     pub closed: bool,
     /// The caller's INVITE had no offer: our 2xx to it offers, its ACK answers.
     late: bool,
@@ -268,6 +288,13 @@ impl CallMedia {
             late: false,
             caller_fixed: false,
         })
+    }
+
+    /// The ports the relay gave the call, and its `o=` session id (offers are checked with
+    /// [`MediaPorts::UNBOUND`] before ports are taken).
+    pub fn anchor_at(&mut self, ports: MediaPorts, session_id: u64) {
+        self.ports = ports;
+        self.session_id = session_id;
     }
 
     /// A caller whose INVITE had no offer (RFC 3261 §13.2.1): the agents are offered what we
@@ -472,25 +499,28 @@ impl CallMedia {
             Side::Caller => (&mut self.caller_version, &mut self.caller_sent),
             Side::Agent => (&mut self.agent_version, &mut self.agent_sent),
         };
-        let describe = |version: u64| {
-            sdp::build_audio(&AudioDescription {
-                ip: self.ports.ip,
-                port,
-                codecs,
-                direction,
-                rtcp_mux,
-                session_id: self.session_id,
-                version,
-            })
-        };
-        let same = describe(*version);
-        if sent.as_ref() == Some(&same) {
-            return same;
+        if let Some(last) = sent.as_ref() {
+            if last.codecs == codecs && last.direction == direction && last.rtcp_mux == rtcp_mux {
+                return last.body.clone();
+            }
         }
         // RFC 3264 §8: a changed description carries a higher version.
         *version += 1;
-        let body = describe(*version);
-        *sent = Some(body.clone());
+        let body = sdp::build_audio(&AudioDescription {
+            ip: self.ports.ip,
+            port,
+            codecs,
+            direction,
+            rtcp_mux,
+            session_id: self.session_id,
+            version: *version,
+        });
+        *sent = Some(Sent {
+            codecs: codecs.to_vec(),
+            direction,
+            rtcp_mux,
+            body: body.clone(),
+        });
         body
     }
 }
